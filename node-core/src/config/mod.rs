@@ -1,0 +1,1 @@
+//! Configuration: `configure` arguments, the rc file, profiles and addresses (spec §3).

@@ -1,0 +1,1 @@
+//! The byte-level AEMP transport protocol: greeting, authentication, framing (spec §5).

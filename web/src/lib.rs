@@ -1,0 +1,2 @@
+//! aemp-web: the browser driver of aemp-rs (wasm32).
+pub use aemp_core as core;

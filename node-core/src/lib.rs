@@ -19,9 +19,11 @@
 
 pub mod config;
 pub mod id;
+pub mod kernel;
 pub mod time;
 pub mod value;
 pub mod wire;
 
+pub use kernel::{CalError, CbResult, Error, Guard, Limits, Node, PortId, Reason};
 pub use time::Time;
 pub use value::{Msg, Str, Value};

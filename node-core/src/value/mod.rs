@@ -42,6 +42,22 @@ pub type Msg = Vec<Value>;
 /// A compact, cheaply clonable string (inline up to 23 bytes).
 pub type Str = SmolStr;
 
+/// Makes a [`Str`] (the fast path for the short strings AEMP uses
+/// everywhere: tags, port names; `SmolStr::new` spends time looking for
+/// whitespace runs that never occur here).
+///
+/// ```
+/// assert_eq!(aemp_core::value::str("tag"), "tag");
+/// ```
+#[inline]
+pub fn str(s: &str) -> Str {
+    if s.len() <= 23 {
+        SmolStr::new_inline(s)
+    } else {
+        SmolStr::new(s)
+    }
+}
+
 /// One AEMP value. See the [module docs](self) for the text/bytes rule.
 #[derive(Clone, Debug, PartialEq, Default)]
 pub enum Value {
@@ -259,8 +275,9 @@ pub fn msg_to_string(msg: &[Value]) -> String {
 }
 
 impl From<&str> for Value {
+    #[inline]
     fn from(s: &str) -> Self {
-        Value::Text(Str::from(s))
+        Value::Text(str(s))
     }
 }
 impl From<String> for Value {
@@ -270,7 +287,7 @@ impl From<String> for Value {
 }
 impl From<&String> for Value {
     fn from(s: &String) -> Self {
-        Value::Text(Str::from(s.as_str()))
+        Value::Text(str(s.as_str()))
     }
 }
 impl From<Str> for Value {

@@ -365,6 +365,24 @@ impl Config {
         Ok(t)
     }
 
+    /// The node ID (spec §1.2 steps 1–3): [`nodeid_template`](Config::nodeid_template)
+    /// expanded with [`crate::id::expand_node_id`] and checked with
+    /// [`crate::id::validate_node_id`]. Returns the ID and whether a random
+    /// part was substituted (then the local port prefix `UNIQ` is empty).
+    ///
+    /// ```
+    /// use aemp_core::config::Config;
+    /// let cfg = Config::new("aemp", serde_json::json!({"nodeid": "aemp/%n/%u"})
+    ///     .as_object().unwrap().clone());
+    /// assert_eq!(cfg.node_id("cerebro", "ZQDGSIkRhE").unwrap(),
+    ///            ("aemp/cerebro/ZQDGSIkRhE".to_string(), true));
+    /// ```
+    pub fn node_id(&self, hostname: &str, runiq: &str) -> Result<(String, bool), ConfigError> {
+        let (id, randomised) = crate::id::expand_node_id(&self.nodeid_template()?, hostname, runiq);
+        crate::id::validate_node_id(&id).map_err(|e| ConfigError::bad("nodeid", e))?;
+        Ok((id, randomised))
+    }
+
     fn opt_string(&self, key: &str) -> Result<Option<String>, ConfigError> {
         match self.get(key) {
             None => Ok(None),

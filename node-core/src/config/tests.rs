@@ -411,3 +411,14 @@ fn errors_display_clearly() {
     );
     assert!(!e.is_rc_unreadable());
 }
+
+#[test]
+fn node_id_expands_and_validates() {
+    let c = cfg(json!({"nodeid": "n/%n"}));
+    assert_eq!(c.node_id("box", "R").unwrap(), ("n/box".to_string(), false));
+    let c = cfg(json!({}));
+    assert_eq!(c.node_id("box", "R").unwrap(), ("prof/R".to_string(), true));
+    // a host name with a control character makes an invalid ID
+    let c = cfg(json!({"nodeid": "%n"}));
+    assert!(c.node_id("a\nb", "R").is_err());
+}

@@ -49,6 +49,7 @@
 //! assert_eq!(*got.borrow(), vec![3]);
 //! ```
 
+mod configure;
 mod error;
 mod guard;
 mod monitor;
@@ -195,6 +196,7 @@ pub struct Node {
     current: Option<Str>,
     src: Option<Str>,
     secure: bool,
+    configured: bool,
     limits: Limits,
 }
 
@@ -236,6 +238,7 @@ impl Node {
             current: None,
             src: None,
             secure: false,
+            configured: false,
             limits: Limits::default(),
         }
     }

@@ -1,0 +1,89 @@
+//! `configure`: turning an effective configuration into a running node
+//! identity (spec §3.1 steps 3–4; listeners, seeds and services are the
+//! driver's and the connection layer's part).
+
+use super::{Error, Node};
+use crate::config::Config;
+
+impl Node {
+    /// Applies an effective configuration (see [`crate::config::effective_config`]):
+    /// computes and sets the node ID from the `nodeid` template (`%n` =
+    /// `hostname`, `%u` and a trailing `/` = a random part), and secure mode.
+    ///
+    /// Like Perl's, a node is configured once: a second call changes nothing
+    /// and returns `Ok(false)`.
+    ///
+    /// ```
+    /// use aemp_core::{config::{effective_config, JsonMap}, Node};
+    /// let mut args = JsonMap::new();
+    /// args.insert("nodeid".into(), "web/%n/%u".into());
+    /// let cfg = effective_config(Some("demo"), &args, None, "host1").unwrap();
+    /// let mut node = Node::new([5; 32]);
+    /// assert!(node.configure(&cfg, "host1").unwrap());
+    /// assert!(node.node_id().starts_with("web/host1/"));
+    /// assert!(!node.configure(&cfg, "host1").unwrap());
+    /// ```
+    pub fn configure(&mut self, cfg: &Config, hostname: &str) -> Result<bool, Error> {
+        if self.configured {
+            tracing::info!("configure called a second time, ignored");
+            return Ok(false);
+        }
+        let runiq = self.runiq().to_string();
+        let (id, randomised) = cfg
+            .node_id(hostname, &runiq)
+            .map_err(|e| Error::Config(e.to_string()))?;
+        self.set_node_id(&id, randomised)?;
+        self.set_secure(cfg.secure());
+        self.configured = true;
+        tracing::info!("configured node {id}");
+        Ok(true)
+    }
+
+    /// True once [`Node::configure`] succeeded.
+    pub fn is_configured(&self) -> bool {
+        self.configured
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{effective_config, JsonMap, RcFile};
+    use crate::Node;
+
+    #[test]
+    fn default_node_id_is_profile_slash_random() {
+        let cfg = effective_config(None, &JsonMap::new(), None, "myhost").unwrap();
+        let mut n = Node::new([1; 32]);
+        n.configure(&cfg, "myhost").unwrap();
+        let id = n.node_id().to_string();
+        assert!(
+            id.starts_with("myhost/") && id.len() == "myhost/".len() + 10,
+            "{id}"
+        );
+        // Randomised ID: local port names need no prefix.
+        let p = n.port();
+        assert_eq!(p, format!("{id}#b"));
+    }
+
+    #[test]
+    fn fixed_node_id_and_secure_from_rc_profile() {
+        let rc =
+            RcFile::parse(r#"{"profile": {"seed": {"nodeid": "seedA", "secure": 1}}}"#).unwrap();
+        let cfg = effective_config(Some("seed"), &JsonMap::new(), Some(&rc), "h").unwrap();
+        let mut n = Node::new([1; 32]);
+        n.configure(&cfg, "h").unwrap();
+        assert_eq!(n.node_id(), "seedA");
+        assert!(n.is_secure());
+        // Fixed ID: port names carry the random prefix.
+        assert!(n.port().len() > "seedA#b".len());
+    }
+
+    #[test]
+    fn bad_node_id_is_an_error() {
+        let mut args = JsonMap::new();
+        args.insert("nodeid".into(), "a#b".into());
+        let r = effective_config(None, &args, None, "h")
+            .and_then(|c| Ok(Node::new([1; 32]).configure(&c, "h")));
+        assert!(matches!(r, Err(_) | Ok(Err(_))));
+    }
+}

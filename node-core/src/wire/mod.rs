@@ -1,1 +1,3 @@
 //! The byte-level AEMP transport protocol: greeting, authentication, framing (spec §5).
+
+pub mod framing;

@@ -380,6 +380,7 @@ impl Node {
         for r in reqs {
             self.snd(m, r);
         }
+        self.publish_route();
     }
 
     /// Picks the first connected seed node as master (if we have none).
@@ -443,7 +444,9 @@ impl Node {
                 };
                 self.global_req_del(&format!("g_find {node}"));
                 let addrs = key_list(msg.get(1)).iter().map(|s| s.to_string()).collect();
-                self.found_addresses(&node, addrs);
+                // Extension: a third argument names the route node of a bind-less node.
+                let route = msg.get(2).and_then(Value::as_str).map(crate::value::str);
+                self.found_addresses(&node, addrs, route);
             }
             "g_chg1" | "g_chg2" => {
                 if self.db.master.as_deref() != Some(src.as_str()) {

@@ -342,10 +342,12 @@ impl Node {
                     .and_then(|l| l.get(&node))
                     .cloned()
                     .unwrap_or_default();
-                self.snd(
-                    &src,
-                    vec![Value::from("g_found"), Value::from(&node), addrs],
-                );
+                let mut reply = vec![Value::from("g_found"), Value::from(&node), addrs];
+                // Extension: the route node of a bind-less node (Perl ignores it).
+                if let Some(route) = self.global_route(&node) {
+                    reply.push(Value::from(&route));
+                }
+                self.snd(&src, reply);
             }
             "g_db_family" | "g_db_keys" | "g_db_values" => {
                 let (Some(f), Some(id)) = (family(), msg.get(1).cloned()) else {

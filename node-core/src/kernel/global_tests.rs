@@ -298,3 +298,123 @@ fn perl_g_slave_bytes_from_the_trace_are_merged() {
         r#"a=[nodeB#Qlj74z3qYb] c=[] d=[] db=[nodeB#Qlj74z3qYb="value-from-B"]"#
     );
 }
+
+/// Two globals, a native leaf, and two bind-less leaves on different globals.
+fn routed_net() -> Wire {
+    let seeds = "10.0.0.1:4040,10.0.0.2:4040";
+    let mut w = Wire::new();
+    w.add("10.0.0.1:4040", &[("nodeid", "G1"), S, ("seeds", seeds)]);
+    w.add("10.0.0.2:4040", &[("nodeid", "G2"), S, ("seeds", seeds)]);
+    w.add(
+        "10.0.1.1:4040",
+        &[("nodeid", "L"), S, ("seeds", "10.0.0.1:4040")],
+    );
+    w.add_bindless(&[("nodeid", "web1"), S, ("seeds", "10.0.0.1:4040")]);
+    w.add_bindless(&[("nodeid", "web2"), S, ("seeds", "10.0.0.2:4040")]);
+    w.pump();
+    w.advance(Duration::from_secs(5));
+    w
+}
+
+#[test]
+fn bindless_nodes_publish_their_route() {
+    let w = routed_net();
+    let db = w.nodes[1].global_db().unwrap();
+    assert_eq!(db["'r"]["web1"], Value::from("G1"));
+    assert_eq!(db["'r"]["web2"], Value::from("G2"));
+    assert_eq!(db["'l"]["web1"], Value::Array(vec![]));
+}
+
+#[test]
+fn two_bindless_nodes_on_different_globals_exchange_messages_and_monitors() {
+    let mut w = routed_net();
+    let (l1, l2) = (log(), log());
+    let p1 = sink(&mut w.nodes[3], &l1);
+    let p2 = sink(&mut w.nodes[4], &l2);
+    w.nodes[3].snd(&p2, msg!["hi web2"]);
+    w.pump();
+    assert_eq!(*l2.borrow(), vec![r#"["hi web2"]"#]);
+    w.nodes[4].snd(&p1, msg!["hi web1"]);
+    w.pump();
+    assert_eq!(*l1.borrow(), vec![r#"["hi web1"]"#]);
+
+    // Monitors across the route: web2 watches web1's port, web1 kills it.
+    let m = log();
+    let m2 = m.clone();
+    w.nodes[4]
+        .mon(&p1, move |_, r| m2.borrow_mut().push(r.to_string()))
+        .forget();
+    w.pump();
+    w.nodes[3].kil(&p1, msg!["closed", "tab"]).unwrap();
+    w.pump();
+    assert_eq!(*m.borrow(), vec!["closed => tab"]);
+
+    // web1 watches web2's port; web2's page goes away entirely.
+    let m3 = m.clone();
+    w.nodes[3]
+        .mon(&p2, move |_, r| m3.borrow_mut().push(r.to_string()))
+        .forget();
+    w.pump();
+    w.kill(4);
+    w.pump();
+    assert_eq!(m.borrow().len(), 2);
+    assert!(
+        m.borrow()[1].starts_with("transport_error => web2, "),
+        "{:?}",
+        m.borrow()
+    );
+}
+
+#[test]
+fn native_leaf_reaches_bindless_node_and_cal_works() {
+    let mut w = routed_net();
+    let echo = w.nodes[4].port_with(|n, mut m| {
+        let reply = m.pop().unwrap();
+        n.snd(reply.as_str().unwrap(), m);
+        Ok(())
+    });
+    let out = log();
+    let o = out.clone();
+    w.nodes[2].cal(
+        &echo,
+        msg!["ping"],
+        Some(Duration::from_secs(5)),
+        move |_, r| o.borrow_mut().push(format!("{r:?}")),
+    );
+    w.pump();
+    assert_eq!(*out.borrow(), vec![r#"Ok([Text("ping")])"#]);
+}
+
+#[test]
+fn route_node_death_fires_monitors_on_both_ends() {
+    let mut w = routed_net();
+    let p1 = w.nodes[3].port_with(|_, _| Ok(()));
+    let p2 = w.nodes[4].port_with(|_, _| Ok(()));
+    let m = log();
+    let (ma, mb) = (m.clone(), m.clone());
+    w.nodes[3]
+        .mon(&p2, move |_, r| {
+            ma.borrow_mut().push(format!("web1 saw {r}"))
+        })
+        .forget();
+    w.nodes[4]
+        .mon(&p1, move |_, r| {
+            mb.borrow_mut().push(format!("web2 saw {r}"))
+        })
+        .forget();
+    w.pump();
+    // G2 (web2's master and route node) dies.
+    w.kill(1);
+    w.pump();
+    let got = m.borrow().clone();
+    assert!(
+        got.iter()
+            .any(|s| s.starts_with("web1 saw transport_error => web2")),
+        "{got:?}"
+    );
+    assert!(
+        got.iter()
+            .any(|s| s.starts_with("web2 saw transport_error")),
+        "{got:?}"
+    );
+}

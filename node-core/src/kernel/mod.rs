@@ -60,6 +60,7 @@ mod reason;
 mod registry;
 mod remote;
 mod request;
+mod route;
 mod seeds;
 mod timer;
 
@@ -210,11 +211,13 @@ pub struct Node {
     next_conn: u64,
     actions: VecDeque<Action>,
     dirty: Vec<ConnId>,
+    final_out: Vec<Transmit>,
     tick_armed: bool,
     seeds: seeds::Seeds,
     listeners: Vec<String>,
     db: db::Db,
     global: Option<global::Global>,
+    routes: route::Routes,
 }
 
 /// Renders a caught panic payload.
@@ -262,11 +265,13 @@ impl Node {
             next_conn: 0,
             actions: VecDeque::new(),
             dirty: Vec::new(),
+            final_out: Vec::new(),
             tick_armed: false,
             seeds: seeds::Seeds::default(),
             listeners: Vec::new(),
             db: db::Db::default(),
             global: None,
+            routes: route::Routes::default(),
         }
     }
 

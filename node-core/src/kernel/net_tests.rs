@@ -53,6 +53,15 @@ impl Wire {
         i
     }
 
+    /// Adds a bind-less node (no listeners: only reachable by routing).
+    pub fn add_bindless(&mut self, pairs: &[(&str, &str)]) -> usize {
+        let i = self.nodes.len();
+        let mut n = Node::new([i as u8 + 1; 32]);
+        n.configure(&cfg(pairs), "testhost").unwrap();
+        self.nodes.push(n);
+        i
+    }
+
     /// Runs until nothing moves (or `limit` rounds).
     pub fn pump(&mut self) {
         for _ in 0..10_000 {
@@ -507,4 +516,38 @@ fn handshake_timeout_closes_silent_connection() {
     assert_eq!(w.nodes[0].conn_count(), 1);
     w.advance(Duration::from_secs(2));
     assert_eq!(w.nodes[0].conn_count(), 0);
+}
+
+#[test]
+fn failing_handshake_still_sends_our_auth_line_first() {
+    // The peer's greeting and (bad) auth line arrive in one read: we must
+    // still send our auth line before closing, so the peer learns the reason.
+    let mut w = Wire::new();
+    w.add("10.0.0.1:4040", &[("nodeid", "A"), ("secret", "right")]);
+    let now = w.now;
+    let cfg_b = crate::wire::HandshakeConfig::new("B", Some(b"wrong"));
+    let mut b = crate::wire::Handshake::new(&cfg_b, [7; 66], None);
+    let c = w.nodes[0].handle_accept(now, Transport::Tcp, None);
+    let greeting_a = w.nodes[0].poll_transmit().unwrap().data;
+    let ev = b.receive(&greeting_a).unwrap();
+    let auth_b = ev
+        .iter()
+        .find_map(|e| match e {
+            crate::wire::HsEvent::Send(x) => Some(x.clone()),
+            _ => None,
+        })
+        .unwrap();
+    let mut both = b.greeting().to_vec();
+    both.extend_from_slice(&auth_b);
+    w.nodes[0].handle_data(now, c, &both);
+    let t = w.nodes[0]
+        .poll_transmit()
+        .expect("our auth line goes out before the close");
+    assert!(t.text);
+    let err = b.receive(&t.data).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "authentication failure/shared secret mismatch"
+    );
+    assert_eq!(w.nodes[0].poll_action(), Some(Action::Close { conn: c }));
 }

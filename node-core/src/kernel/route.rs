@@ -129,12 +129,10 @@ impl Node {
                 let rest = msg.split_off(2);
                 self.enqueue_local(b, rest, Some(a));
             }
-            "aemp_unroute" => {
-                // Any route node that carried our traffic with `a` may tell
-                // us the path broke (the two directions may use different ones).
-                if self.is_routed(&a) && self.peer_trusted(&src) {
-                    self.transport_error(&a, &b);
-                }
+            // Any route node that carried our traffic with `a` may tell us
+            // the path broke (the two directions may use different ones).
+            "aemp_unroute" if self.is_routed(&a) && self.peer_trusted(&src) => {
+                self.transport_error(&a, &b);
             }
             _ => {}
         }

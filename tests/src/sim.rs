@@ -366,6 +366,18 @@ impl Sim {
         }
     }
 
+    /// Node `i` for inspection only (no poll is scheduled); `None` while dead.
+    pub fn node_ref(&self, i: NodeIdx) -> Option<&Node> {
+        self.hosts[i].node.as_ref()
+    }
+
+    /// True if node `i` is running and its kernel has a connection up to
+    /// the node with ID `node` (`Node::node_is_up`).
+    pub fn is_up(&self, i: NodeIdx, node: &str) -> bool {
+        self.node_ref(i)
+            .is_some_and(|n| n.node_is_up(node) == Some(true))
+    }
+
     /// The node ID of node `i` (empty while dead).
     pub fn node_id(&self, i: NodeIdx) -> String {
         self.hosts[i]
@@ -931,7 +943,9 @@ impl Sim {
                 );
                 break;
             }
-            let cut = 1 + self.rand_below(rest.len() as u64 - 1) as usize;
+            // About rest/k bytes, varying from 1 to twice that.
+            let max = (2 * rest.len() / k).clamp(1, rest.len() - 1);
+            let cut = 1 + self.rand_below(max as u64) as usize;
             let tail = rest.split_off(cut);
             self.push(
                 at,

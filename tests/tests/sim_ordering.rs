@@ -30,7 +30,7 @@ use std::fmt::Write as _;
 use std::rc::Rc;
 use std::time::Duration;
 
-use aemp_core::{msg, Time};
+use aemp_core::msg;
 use aemp_tests::sim::{Kill, Sim, SimConfig};
 use serde_json::json;
 
@@ -77,10 +77,6 @@ struct Outcome {
     received: usize,
     fired: usize,
     faults: Faults,
-}
-
-fn seconds(sim: &Sim) -> f64 {
-    sim.elapsed().as_secs_f64()
 }
 
 /// A receiving port on `r`'s current incarnation that appends sequence
@@ -304,6 +300,28 @@ fn run(seed: u64) -> Result<Outcome, String> {
     }
     sim.delay(S, R, Duration::ZERO);
     sim.run_until(at(drain_end));
+    // Liveness: with the faults over, a probe message (under a fresh
+    // monitor, like any other) gets through within a few connect rounds.
+    let probe_deadline = at(drain_end + 10.0);
+    let mut recovered = false;
+    while sim.now() < probe_deadline {
+        let seq = st.borrow().next_seq;
+        send_one(&mut sim, &st, &ports, &mut sent_to);
+        let log = logs[st.borrow().port].clone();
+        let st2 = st.clone();
+        let d = (sim.now() + Duration::from_secs(1)).min(probe_deadline);
+        sim.run_until_cond(
+            |_| log.borrow().contains(&seq) || st2.borrow().current.is_none(),
+            d,
+        );
+        if log.borrow().contains(&seq) {
+            recovered = true;
+            break;
+        }
+        sim.run_for(Duration::from_millis(200));
+    }
+    // Let stragglers settle before judging.
+    sim.run_for(Duration::from_secs(1));
 
     // ------------------------------------------------------------ checks
     let s = st.borrow();
@@ -361,20 +379,10 @@ fn run(seed: u64) -> Result<Outcome, String> {
     if silent > 5 {
         let _ = writeln!(report, "… {silent} silently lost messages in all");
     }
-    // Not vacuous, and the stream recovers once the faults stop: a message
-    // sent in the last second was delivered.
-    let late = s
-        .windows
-        .iter()
-        .filter(|w| w.port == s.port)
-        .map(|w| w.start)
-        .max()
-        .unwrap_or(0);
-    let recovered = (late..sent).any(|q| received[q as usize]);
     if !recovered {
         let _ = writeln!(
             report,
-            "no message of the last window (from seq {late} of {sent}) arrived after the faults stopped"
+            "the stream did not recover within 10 s after the faults stopped"
         );
     }
     if received_total < 100 {
@@ -398,7 +406,6 @@ fn run(seed: u64) -> Result<Outcome, String> {
         for w in s.windows.iter().filter(|w| w.end.is_some()).take(30) {
             let _ = writeln!(report, "  {w:?}");
         }
-        let _ = seconds(&sim);
         Err(report)
     }
 }
@@ -478,9 +485,4 @@ fn replay_is_deterministic() {
     let a = run(7).map(|o| (o.sent, o.received, o.fired));
     let b = run(7).map(|o| (o.sent, o.received, o.fired));
     assert_eq!(a, b);
-}
-
-#[allow(dead_code)]
-fn _time_type_check(t: Time) -> Time {
-    t
 }

@@ -76,6 +76,10 @@ struct Outcome {
     sent: u64,
     received: usize,
     fired: usize,
+    /// Lost messages (covered by a fired monitor) followed by a delivered one.
+    covered_gaps: usize,
+    /// Fired monitors by reason text (without the node ID).
+    reasons: std::collections::BTreeMap<String, usize>,
     faults: Faults,
 }
 
@@ -389,10 +393,29 @@ fn run(seed: u64) -> Result<Outcome, String> {
         let _ = writeln!(report, "only {received_total} of {sent} messages arrived");
     }
     if report.is_empty() {
+        let covered_gaps = (0..sent)
+            .filter(|&q| {
+                !received[q as usize] && last_rx[sent_to[q as usize]].is_some_and(|l| l > q)
+            })
+            .count();
+        let mut reasons = std::collections::BTreeMap::new();
+        for w in &s.windows {
+            if let Some(r) = &w.reason {
+                // "transport_error => r, <text>": the text; else the kind.
+                let key = match r.strip_prefix("transport_error => ") {
+                    Some(t) => t.split_once(", ").map_or(t, |x| x.1),
+                    None => r.split(" => ").next().unwrap_or(r),
+                };
+                let key = key.split(" (").next().unwrap_or(key).to_string();
+                *reasons.entry(key).or_insert(0) += 1;
+            }
+        }
         Ok(Outcome {
             sent,
             received: received_total,
             fired: s.windows.iter().filter(|w| w.end.is_some()).count(),
+            covered_gaps,
+            reasons,
             faults,
         })
     } else {
@@ -427,14 +450,19 @@ fn seeds(range: std::ops::Range<u64>) -> Vec<u64> {
 fn check(range: std::ops::Range<u64>) {
     let seeds = seeds(range);
     let mut failures = Vec::new();
-    let (mut sent, mut received, mut fired) = (0u64, 0usize, 0usize);
+    let (mut sent, mut received, mut fired, mut gaps) = (0u64, 0usize, 0usize, 0usize);
     let mut total = Faults::default();
+    let mut reasons = std::collections::BTreeMap::<String, usize>::new();
     for &seed in &seeds {
         match run(seed) {
             Ok(o) => {
                 sent += o.sent;
                 received += o.received;
                 fired += o.fired;
+                gaps += o.covered_gaps;
+                for (k, v) in o.reasons {
+                    *reasons.entry(k).or_default() += v;
+                }
                 total.cuts += o.faults.cuts;
                 total.delays += o.faults.delays;
                 total.partitions += o.faults.partitions;
@@ -451,7 +479,8 @@ fn check(range: std::ops::Range<u64>) {
         }
     }
     eprintln!(
-        "{} seeds: {sent} sent, {received} received, {fired} monitors fired, faults {total:?}",
+        "{} seeds: {sent} sent, {received} received, {gaps} lost before a later delivery \
+         (all covered), {fired} monitors fired {reasons:?}, faults {total:?}",
         seeds.len()
     );
     assert!(failures.is_empty(), "failing seeds: {failures:?}");
@@ -466,6 +495,14 @@ fn check(range: std::ops::Range<u64>) {
             "{total:?}"
         );
         assert!(fired > seeds.len(), "only {fired} monitor firings");
+        assert!(
+            gaps > 0,
+            "no loss was ever followed by a delivery: the gap check is vacuous"
+        );
+        assert!(
+            reasons.contains_key("heartbeat timeout"),
+            "black holes were never detected by heartbeats: {reasons:?}"
+        );
         assert!(received as u64 > sent / 2, "{received} of {sent} received");
     }
 }

@@ -33,12 +33,22 @@
 //! code reaches a node through [`Sim::node`], which also schedules a poll
 //! of that node at the current time so that calls like `snd` take effect.
 //!
-//! ```ignore
+//! ```
+//! use aemp_tests::sim::{Kill, Sim, SimConfig};
+//! use std::time::Duration;
 //! let mut sim = Sim::new(42, SimConfig::default());
-//! let a = sim.add_node(json!({"nodeid": "a", "secret": "s"}));
-//! let b = sim.add_node(json!({"nodeid": "b", "secret": "s", "seeds": [sim.addr(a)]}));
-//! sim.run_for(Duration::from_secs(1));
-//! let port = sim.node(a).port();
+//! let a = sim.add_node(serde_json::json!({"nodeid": "a", "secret": "s"}));
+//! let b = sim.add_node(serde_json::json!({"nodeid": "b", "secret": "s", "seeds": [sim.addr(a)]}));
+//! sim.run_for(Duration::from_millis(100));
+//! assert!(sim.is_up(a, "b") && sim.is_up(b, "a"));
+//! let port = sim.node(a).port_with(|_, _| Ok(()));
+//! let fired = std::rc::Rc::new(std::cell::Cell::new(false));
+//! let f = fired.clone();
+//! sim.node(b).mon(&port, move |_, _reason| f.set(true)).forget();
+//! sim.run_for(Duration::from_millis(100));
+//! sim.kill(a, Kill::Reset);
+//! sim.run_for(Duration::from_millis(100));
+//! assert!(fired.get());
 //! ```
 
 use std::cmp::Reverse;

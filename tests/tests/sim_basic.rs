@@ -315,3 +315,66 @@ fn same_seed_same_run() {
     assert_eq!(x, run(77));
     assert!(!x.0.is_empty());
 }
+
+#[test]
+fn partition_refuses_until_healed_and_delay_slows_round_trips() {
+    let (mut sim, a, b) = two_nodes(6);
+    let echo = sim
+        .node(a)
+        .port_with(|n, mut m| {
+            if let Some(r) = m.pop().and_then(|v| v.as_str().map(str::to_string)) {
+                n.snd(&r, m);
+            }
+            Ok(())
+        })
+        .to_string();
+    let round_trip = |sim: &mut Sim| -> Option<Duration> {
+        let out: Log<Result<Msg, CalError>> = log();
+        let o = out.clone();
+        let start = sim.now();
+        sim.node(b).cal(
+            &echo,
+            msg!["ping"],
+            Some(Duration::from_secs(3)),
+            move |_, r| o.borrow_mut().push(r),
+        );
+        let d = deadline(sim, 4.0);
+        assert!(sim.run_until_cond(|_| !out.borrow().is_empty(), d));
+        let r = out.borrow()[0].clone();
+        r.ok().map(|m| {
+            assert_eq!(m, msg!["ping"]);
+            sim.now() - start
+        })
+    };
+    let fast = round_trip(&mut sim).expect("reply");
+    assert!(fast < Duration::from_millis(10), "{fast:?}");
+
+    sim.delay(a, b, Duration::from_millis(200));
+    let slow = round_trip(&mut sim).expect("reply");
+    assert!(slow >= Duration::from_millis(400), "{slow:?}");
+    sim.delay(a, b, Duration::ZERO);
+
+    // Partition: the link is cut, b's node monitor fires, and b's seed
+    // reconnects are refused while it lasts.
+    let down: Log<Reason> = log();
+    let d2 = down.clone();
+    sim.node(b)
+        .mon("a", move |_, r| d2.borrow_mut().push(r))
+        .forget();
+    sim.run_for(Duration::from_millis(10));
+    let refused_before = sim.stats().refused;
+    sim.partition(&[a], &[b]);
+    sim.run_for(Duration::from_secs(10));
+    assert_eq!(down.borrow().len(), 1);
+    assert_eq!(down.borrow()[0].kind(), Some("transport_error"));
+    assert!(sim.stats().refused > refused_before, "{:?}", sim.stats());
+    assert_eq!(sim.links_between(a, b), 0);
+    assert!(!sim.is_up(b, "a"));
+    // A cal across the partition fails (no reply), rather than hanging.
+    assert_eq!(round_trip(&mut sim), None);
+
+    sim.heal();
+    let d = deadline(&sim, 10.0);
+    assert!(sim.run_until_cond(|s| s.is_up(b, "a"), d), "{sim:?}");
+    assert!(round_trip(&mut sim).is_some());
+}

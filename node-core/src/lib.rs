@@ -24,6 +24,9 @@ pub mod time;
 pub mod value;
 pub mod wire;
 
-pub use kernel::{CalError, CbResult, Error, Guard, Limits, Node, PortId, Reason};
+pub use kernel::{
+    Action, CalError, CbResult, ConnId, Error, Guard, Limits, Node, PortId, Reason, Transmit,
+    Transport,
+};
 pub use time::Time;
 pub use value::{Msg, Str, Value};

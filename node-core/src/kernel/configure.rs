@@ -2,8 +2,46 @@
 //! identity (spec §3.1 steps 3–4; listeners, seeds and services are the
 //! driver's and the connection layer's part).
 
+use super::conn::NetConfig;
 use super::{Error, Node};
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
+use crate::wire::{Framing, HandshakeConfig};
+
+fn cfg_err(e: ConfigError) -> Error {
+    Error::Config(e.to_string())
+}
+
+/// The network settings of a configuration.
+fn net_config(cfg: &Config, node_id: &str) -> Result<NetConfig, Error> {
+    let secret = cfg.secret().map_err(cfg_err)?;
+    let mut hs = HandshakeConfig::new(node_id, secret.as_deref().map(str::as_bytes));
+    hs.auth_offer = cfg.auth_offer().map_err(cfg_err)?;
+    hs.auth_accept = cfg.auth_accept().map_err(cfg_err)?;
+    hs.framings = cfg
+        .framing_format_supported(&["cbor", "json"])
+        .map_err(cfg_err)?
+        .iter()
+        .filter_map(|f| Framing::from_name(f))
+        .collect();
+    if hs.framings.is_empty() {
+        return Err(Error::Config(
+            "framing_format names no framing this node supports (cbor, json)".into(),
+        ));
+    }
+    let heartbeat_interval = cfg.heartbeat_interval().map_err(cfg_err)?;
+    // Extension: tell the peer we send heartbeats (Perl ignores the key).
+    hs.extra
+        .push(("hb".into(), format!("{}", heartbeat_interval.as_secs_f64())));
+    Ok(NetConfig {
+        hs,
+        monitor_timeout: cfg.monitor_timeout().map_err(cfg_err)?,
+        connect_interval: cfg.connect_interval().map_err(cfg_err)?,
+        heartbeat_interval,
+        heartbeat_timeout: cfg.heartbeat_timeout().map_err(cfg_err)?,
+        max_packet: cfg.max_packet().map_err(cfg_err)?,
+        max_queue: cfg.max_queue().map_err(cfg_err)?,
+    })
+}
 
 impl Node {
     /// Applies an effective configuration (see [`crate::config::effective_config`]):
@@ -32,11 +70,27 @@ impl Node {
         let (id, randomised) = cfg
             .node_id(hostname, &runiq)
             .map_err(|e| Error::Config(e.to_string()))?;
+        let net = net_config(cfg, &id)?;
+        let seeds = cfg.seeds(hostname).map_err(cfg_err)?;
         self.set_node_id(&id, randomised)?;
         self.set_secure(cfg.secure());
+        self.net = Some(net);
         self.configured = true;
+        self.set_seeds(seeds.iter().map(ToString::to_string).collect());
         tracing::info!("configured node {id}");
         Ok(true)
+    }
+
+    /// Tells the node the addresses its listeners are bound to (`host:port`,
+    /// ephemeral ports resolved). Drivers call it after binding, before the
+    /// first poll. A seed address among them is this node itself.
+    pub fn set_listeners(&mut self, addrs: Vec<String>) {
+        self.listeners = addrs;
+    }
+
+    /// The listener addresses set with [`Node::set_listeners`].
+    pub fn listeners(&self) -> &[String] {
+        &self.listeners
     }
 
     /// True once [`Node::configure`] succeeded.
@@ -82,8 +136,11 @@ mod tests {
     fn bad_node_id_is_an_error() {
         let mut args = JsonMap::new();
         args.insert("nodeid".into(), "a#b".into());
-        let r = effective_config(None, &args, None, "h")
-            .and_then(|c| Ok(Node::new([1; 32]).configure(&c, "h")));
-        assert!(matches!(r, Err(_) | Ok(Err(_))));
+        let cfg = effective_config(None, &args, None, "h");
+        let refused = match cfg {
+            Err(_) => true,
+            Ok(c) => Node::new([1; 32]).configure(&c, "h").is_err(),
+        };
+        assert!(refused);
     }
 }

@@ -18,6 +18,8 @@ pub(crate) enum GuardAction {
     Unmon(u64),
     /// Cancel a timer.
     CancelTimer(u64),
+    /// Remove a `mon_nodes` callback.
+    MonNodes(u64),
 }
 
 pub(crate) type GuardQueue = Rc<RefCell<Vec<GuardAction>>>;

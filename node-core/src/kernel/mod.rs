@@ -50,6 +50,7 @@
 //! ```
 
 mod configure;
+mod conn;
 mod error;
 mod guard;
 mod monitor;
@@ -57,8 +58,10 @@ mod reason;
 mod registry;
 mod remote;
 mod request;
+mod seeds;
 mod timer;
 
+pub use conn::{Action, ConnId, Transmit, Transport};
 pub use error::Error;
 pub use guard::Guard;
 pub use reason::Reason;
@@ -174,6 +177,7 @@ enum Job {
 enum TimerAction {
     Call(Box<dyn FnOnce(&mut Node)>),
     Snd(Str, Msg),
+    Net(remote::NetTimer),
 }
 
 /// One AEMP node: the kernel. See the [module docs](self).
@@ -198,6 +202,14 @@ pub struct Node {
     secure: bool,
     configured: bool,
     limits: Limits,
+    net: Option<conn::NetConfig>,
+    conns: FxHashMap<ConnId, conn::Conn>,
+    next_conn: u64,
+    actions: VecDeque<Action>,
+    dirty: Vec<ConnId>,
+    tick_armed: bool,
+    seeds: seeds::Seeds,
+    listeners: Vec<String>,
 }
 
 /// Renders a caught panic payload.
@@ -240,6 +252,14 @@ impl Node {
             secure: false,
             configured: false,
             limits: Limits::default(),
+            net: None,
+            conns: FxHashMap::default(),
+            next_conn: 0,
+            actions: VecDeque::new(),
+            dirty: Vec::new(),
+            tick_armed: false,
+            seeds: seeds::Seeds::default(),
+            listeners: Vec::new(),
         }
     }
 
@@ -879,6 +899,7 @@ impl Node {
                 GuardAction::CancelTimer(id) => {
                     self.timers.cancel(id);
                 }
+                GuardAction::MonNodes(id) => self.unmon_nodes(id),
             }
         }
     }
@@ -891,6 +912,7 @@ impl Node {
                 }
             }
             TimerAction::Snd(port, msg) => self.snd(&port, msg),
+            TimerAction::Net(t) => self.net_timer(t),
         }
     }
 
@@ -984,5 +1006,7 @@ impl Node {
     }
 }
 
+#[cfg(test)]
+mod net_tests;
 #[cfg(test)]
 mod tests;

@@ -8,7 +8,7 @@
 //! answers a reply port with the error, so a Perl `eval_on` caller does not
 //! wait forever).
 
-use super::{Job, Node};
+use super::Node;
 use crate::value::{Msg, Str, Value};
 
 /// The requests this kernel understands natively (for `can`).
@@ -88,10 +88,11 @@ impl Node {
                 let func = msg.get(1).and_then(Value::as_str).map(Str::from);
                 match (port, func) {
                     (Some(port), Some(func)) if !port.is_empty() => {
+                        // Run the init function now, before the messages the
+                        // spawner sent after the spawn request (they are
+                        // already queued behind this one).
                         let args = msg.split_off(2);
-                        let src = self.src.clone();
-                        self.queue
-                            .push_back(Job::Spawn(Box::new((port, func, args, src))));
+                        self.run_spawn(port, func, args);
                     }
                     _ => tracing::warn!(
                         "error processing node message from {}: malformed spawn request",

@@ -701,7 +701,7 @@ fn kil1_from_remote_kills_local_port() {
 }
 
 #[test]
-fn remote_send_without_transport_fires_monitors_with_transport_error() {
+fn remote_send_on_unconfigured_node_fires_monitors_with_transport_error() {
     let mut n = node();
     let l = log();
     n.mon("far/node#p", mon_recorder(&l, "port:")).forget();
@@ -717,8 +717,8 @@ fn remote_send_without_transport_fires_monitors_with_transport_error() {
     assert_eq!(
         got,
         vec![
-            r#"node:["transport_error","far/node","no known address"]"#,
-            r#"port:["transport_error","far/node","no known address"]"#
+            r#"node:["transport_error","far/node","node not configured"]"#,
+            r#"port:["transport_error","far/node","node not configured"]"#
         ]
     );
     assert_eq!(n.queued_for("far/node"), 0);

@@ -1,2 +1,500 @@
-//! CBOR encoding and decoding of [`Value`](super::Value) (RFC 8949), via `minicbor`.
-//! (Filled in by the wire-codec work.)
+//! CBOR encoding and decoding of [`Value`] (RFC 8949), via `minicbor`.
+//!
+//! This is the codec behind the `cbor` framing (spec §5.5), which two Perl
+//! 2.02 nodes use by default.
+//!
+//! # Decoding
+//!
+//! * byte strings → [`Value::Bytes`] (Perl sends its ordinary strings like
+//!   this), text strings → [`Value::Text`];
+//! * integers, the full CBOR range (−2⁶⁴ … 2⁶⁴−1) → [`Value::Int`];
+//! * half, single and double floats → [`Value::Float`];
+//! * `null` and `undefined` → [`Value::Null`]; `true`/`false` → [`Value::Bool`];
+//! * indefinite-length strings, arrays and maps are accepted;
+//! * **tags are dropped**: the tagged item is decoded as if untagged (AEMP
+//!   gives no tag a meaning, and Perl only produces them for objects);
+//! * any other simple value, a stray `break`, or a reserved byte → error;
+//! * nesting deeper than [`MAX_DEPTH`] → [`CborError::TooDeep`], never a
+//!   stack overflow.
+//!
+//! # Encoding
+//!
+//! Definite lengths only, as CBOR::XS does by default. [`Value::Text`] →
+//! text string, [`Value::Bytes`] → byte string, [`Value::Int`] → the
+//! shortest integer encoding (values outside CBOR's integer range are sent
+//! as a double, which is what Perl would do with such a number),
+//! [`Value::Float`] → always a 64-bit float (`0xfb`, as CBOR::XS does).
+//!
+//! ```
+//! use aemp_core::value::cbor;
+//! use aemp_core::Value;
+//! let v = Value::Array(vec![Value::Bytes(vec![]), Value::Bytes(b"g_slave".to_vec())]);
+//! let bytes = cbor::to_vec(&v);
+//! assert_eq!(bytes, b"\x82\x40\x47g_slave");
+//! assert_eq!(cbor::from_slice(&bytes).unwrap(), v);
+//! ```
+
+use super::{Str, Value};
+use minicbor::data::{Int, Type};
+use minicbor::decode::{self, Decoder};
+use minicbor::encode::{self, Encoder, Write};
+use std::fmt;
+
+/// Maximum nesting depth of arrays and maps accepted when decoding.
+pub const MAX_DEPTH: usize = 128;
+
+/// Why CBOR input could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CborError {
+    /// The input ends in the middle of an item (more bytes may complete it).
+    Truncated,
+    /// Arrays/maps are nested deeper than [`MAX_DEPTH`].
+    TooDeep,
+    /// Bytes follow the one item expected ([`from_slice`] only).
+    TrailingBytes(usize),
+    /// Malformed or unsupported CBOR.
+    Invalid(String),
+}
+
+impl fmt::Display for CborError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CborError::Truncated => f.write_str("CBOR data truncated"),
+            CborError::TooDeep => write!(f, "CBOR data nested deeper than {MAX_DEPTH} levels"),
+            CborError::TrailingBytes(n) => write!(f, "{n} trailing bytes after CBOR item"),
+            CborError::Invalid(m) => write!(f, "invalid CBOR: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for CborError {}
+
+impl From<decode::Error> for CborError {
+    fn from(e: decode::Error) -> Self {
+        if e.is_end_of_input() {
+            CborError::Truncated
+        } else {
+            CborError::Invalid(e.to_string())
+        }
+    }
+}
+
+/// Decodes exactly one CBOR item that must fill all of `bytes`.
+///
+/// ```
+/// # use aemp_core::{value::cbor, Value};
+/// assert_eq!(cbor::from_slice(&[0x18, 0x2a]), Ok(Value::Int(42)));
+/// assert!(cbor::from_slice(&[0x18]).is_err());
+/// ```
+pub fn from_slice(bytes: &[u8]) -> Result<Value, CborError> {
+    let (v, used) = decode_prefix(bytes)?;
+    if used != bytes.len() {
+        return Err(CborError::TrailingBytes(bytes.len() - used));
+    }
+    Ok(v)
+}
+
+/// Decodes the first CBOR item of `bytes`, returning it and the number of
+/// bytes it occupied. [`CborError::Truncated`] means the item is incomplete.
+pub fn decode_prefix(bytes: &[u8]) -> Result<(Value, usize), CborError> {
+    let mut d = Decoder::new(bytes);
+    let v = decode_value(&mut d)?;
+    Ok((v, d.position()))
+}
+
+/// Decodes one item at the decoder's position (depth-limited).
+pub fn decode_value(d: &mut Decoder<'_>) -> Result<Value, CborError> {
+    decode_at(d, 0)
+}
+
+fn decode_at(d: &mut Decoder<'_>, depth: usize) -> Result<Value, CborError> {
+    if depth > MAX_DEPTH {
+        return Err(CborError::TooDeep);
+    }
+    // Tags are skipped iteratively, so a chain of tags cannot recurse.
+    let mut ty = d.datatype()?;
+    while ty == Type::Tag {
+        d.tag()?;
+        ty = d.datatype()?;
+    }
+    Ok(match ty {
+        Type::Bool => Value::Bool(d.bool()?),
+        Type::Null => {
+            d.null()?;
+            Value::Null
+        }
+        Type::Undefined => {
+            d.undefined()?;
+            Value::Null
+        }
+        Type::U8
+        | Type::U16
+        | Type::U32
+        | Type::U64
+        | Type::I8
+        | Type::I16
+        | Type::I32
+        | Type::I64
+        | Type::Int => Value::Int(i128::from(d.int()?)),
+        Type::F16 | Type::F32 | Type::F64 => Value::Float(d.f64()?),
+        Type::Bytes => Value::Bytes(d.bytes()?.to_vec()),
+        Type::BytesIndef => {
+            let mut v = Vec::new();
+            for chunk in d.bytes_iter()? {
+                v.extend_from_slice(chunk?);
+            }
+            Value::Bytes(v)
+        }
+        Type::String => Value::Text(Str::new(d.str()?)),
+        Type::StringIndef => {
+            let mut s = String::new();
+            for chunk in d.str_iter()? {
+                s.push_str(chunk?);
+            }
+            Value::Text(Str::from(s))
+        }
+        Type::Array | Type::ArrayIndef => {
+            let len = d.array()?;
+            let mut items = Vec::with_capacity(capacity(d, len, 1));
+            match len {
+                Some(n) => {
+                    for _ in 0..n {
+                        items.push(decode_at(d, depth + 1)?);
+                    }
+                }
+                None => {
+                    while !at_break(d)? {
+                        items.push(decode_at(d, depth + 1)?);
+                    }
+                }
+            }
+            Value::Array(items)
+        }
+        Type::Map | Type::MapIndef => {
+            let len = d.map()?;
+            let mut entries = Vec::with_capacity(capacity(d, len, 2));
+            match len {
+                Some(n) => {
+                    for _ in 0..n {
+                        let k = decode_at(d, depth + 1)?;
+                        let v = decode_at(d, depth + 1)?;
+                        entries.push((k, v));
+                    }
+                }
+                None => {
+                    while !at_break(d)? {
+                        let k = decode_at(d, depth + 1)?;
+                        let v = decode_at(d, depth + 1)?;
+                        entries.push((k, v));
+                    }
+                }
+            }
+            Value::Map(entries)
+        }
+        Type::Simple => {
+            let n = d.simple()?;
+            return Err(CborError::Invalid(format!("unsupported simple value {n}")));
+        }
+        Type::Break => return Err(CborError::Invalid("unexpected break".into())),
+        Type::Tag => unreachable!("tags were skipped above"),
+        Type::Unknown(b) => {
+            return Err(CborError::Invalid(format!(
+                "reserved initial byte 0x{b:02x}"
+            )))
+        }
+    })
+}
+
+/// A safe preallocation for `len` items of `per` bytes each: never more than
+/// the remaining input could hold (a hostile length cannot allocate).
+fn capacity(d: &Decoder<'_>, len: Option<u64>, per: usize) -> usize {
+    let remaining = d.input().len().saturating_sub(d.position()) / per;
+    len.map_or(0, |n| {
+        usize::try_from(n).unwrap_or(usize::MAX).min(remaining)
+    })
+}
+
+/// True (and the break consumed) if the next byte is the `break` that ends
+/// an indefinite-length array or map.
+fn at_break(d: &mut Decoder<'_>) -> Result<bool, CborError> {
+    if d.datatype()? == Type::Break {
+        d.set_position(d.position() + 1);
+        Ok(true)
+    } else {
+        Ok(false)
+    }
+}
+
+/// Encodes `v` as one CBOR item into a new vector.
+pub fn to_vec(v: &Value) -> Vec<u8> {
+    let mut out = Vec::new();
+    encode_into(v, &mut out);
+    out
+}
+
+/// Appends the CBOR encoding of `v` to `out`.
+///
+/// ```
+/// # use aemp_core::{value::cbor, Value};
+/// let mut out = vec![];
+/// cbor::encode_into(&Value::Float(1.5), &mut out);
+/// assert_eq!(out, [0xfb, 0x3f, 0xf8, 0, 0, 0, 0, 0, 0]);
+/// ```
+pub fn encode_into(v: &Value, out: &mut Vec<u8>) {
+    let mut e = Encoder::new(out);
+    // Writing into a Vec cannot fail and `encode_value` raises no errors of
+    // its own, so the result carries no information.
+    let _ = encode_value(v, &mut e);
+}
+
+/// Encodes `v` with a `minicbor` encoder (any writer).
+pub fn encode_value<W: Write>(
+    v: &Value,
+    e: &mut Encoder<W>,
+) -> Result<(), encode::Error<W::Error>> {
+    match v {
+        Value::Null => {
+            e.null()?;
+        }
+        Value::Bool(b) => {
+            e.bool(*b)?;
+        }
+        Value::Int(i) => match Int::try_from(*i) {
+            Ok(i) => {
+                e.int(i)?;
+            }
+            Err(_) => {
+                e.f64(*i as f64)?;
+            }
+        },
+        Value::Float(x) => {
+            e.f64(*x)?;
+        }
+        Value::Text(s) => {
+            e.str(s)?;
+        }
+        Value::Bytes(b) => {
+            e.bytes(b)?;
+        }
+        Value::Array(a) => {
+            e.array(a.len() as u64)?;
+            for x in a {
+                encode_value(x, e)?;
+            }
+        }
+        Value::Map(m) => {
+            e.map(m.len() as u64)?;
+            for (k, x) in m {
+                encode_value(k, e)?;
+                encode_value(x, e)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+impl<C> minicbor::Encode<C> for Value {
+    fn encode<W: Write>(
+        &self,
+        e: &mut Encoder<W>,
+        _ctx: &mut C,
+    ) -> Result<(), encode::Error<W::Error>> {
+        encode_value(self, e)
+    }
+}
+
+impl<'b, C> minicbor::Decode<'b, C> for Value {
+    fn decode(d: &mut Decoder<'b>, _ctx: &mut C) -> Result<Self, decode::Error> {
+        let start = d.position();
+        decode_value(d).map_err(|e| match e {
+            CborError::Truncated => decode::Error::end_of_input(),
+            e => decode::Error::message(e.to_string()).at(start),
+        })
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub(crate) fn hex(s: &str) -> Vec<u8> {
+        ::hex::decode(s).unwrap()
+    }
+
+    /// True if no text strings occur anywhere in `v` (Perl sends bytes).
+    pub(crate) fn all_bytes(v: &Value) -> bool {
+        match v {
+            Value::Text(_) => false,
+            Value::Array(a) => a.iter().all(all_bytes),
+            Value::Map(m) => m.iter().all(|(k, v)| all_bytes(k) && all_bytes(v)),
+            _ => true,
+        }
+    }
+
+    /// Every CBOR packet of the Perl 2.02 trace (section 1), with its diag
+    /// rendered the way `Value`'s `Display` does.
+    pub(crate) const TRACE_CBOR: &[(&str, &str)] = &[
+        ("824047675f736c617665", r#"["","g_slave"]"#),
+        ("834047675f736c617665a242276ca1456e6f646542814e3132372e302e302e313a34303431476d7967726f7570a1506e6f64654223516c6a37347a337159624c76616c75652d66726f6d2d42", r#"["","g_slave",{"'l":{"nodeB":["127.0.0.1:4041"]},"mygroup":{"nodeB#Qlj74z3qYb":"value-from-B"}}]"#),
+        ("824048675f676c6f62616c", r#"["","g_global"]"#),
+        ("834046675f6d6f6e31476d7967726f7570", r#"["","g_mon1","mygroup"]"#),
+        ("844a516c6a37347a337159624470696e6750736565644123516969683967727342624c68656c6c6f2066726f6d2041", r#"["Qlj74z3qYb","ping","seedA#Qiih9grsBb","hello from A"]"#),
+        ("83404474696d655073656564412351696968396772734263", r#"["","time","seedA#Qiih9grsBc"]"#),
+        ("8340446d6f6e314a516c6a37347a33715962", r#"["","mon1","Qlj74z3qYb"]"#),
+        ("854054416e794576656e743a3a4d503a3a5f737061776e4b48524d4f366c4a474552654c4d79546573743a3a696e69745073656564412351696968396772734264", r#"["","AnyEvent::MP::_spawn","HRMO6lJGERe","MyTest::init","seedA#Qiih9grsBd"]"#),
+        ("844046675f63686731476d7967726f7570a1506e6f64654223516c6a37347a337159624c76616c75652d66726f6d2d42", r#"["","g_chg1","mygroup",{"nodeB#Qlj74z3qYb":"value-from-B"}]"#),
+        ("834046675f66696e64457365656441", r#"["","g_find","seedA"]"#),
+        ("84404b675f64625f66616d696c7942276c4163", r#"["","g_db_family","'l","c"]"#),
+        ("844047675f666f756e64457365656441814e3132372e302e302e313a34303430", r#"["","g_found","seedA",["127.0.0.1:4040"]]"#),
+        ("844047675f7265706c794163a2456e6f646542814e3132372e302e302e313a34303431457365656441814e3132372e302e302e313a34303430", r#"["","g_reply","c",{"nodeB":["127.0.0.1:4041"],"seedA":["127.0.0.1:4040"]}]"#),
+        ("844049675f64625f6b657973476d7967726f75704162", r#"["","g_db_keys","mygroup","b"]"#),
+        ("834a5169696839677273426244706f6e67544220676f74202768656c6c6f2066726f6d204127", r#"["Qiih9grsBb","pong","B got 'hello from A'"]"#),
+        ("824a51696968396772734263fb41dac19111fd9564", r#"["Qiih9grsBc",1795572807.962243]"#),
+        ("8340446d6f6e314a51696968396772734264", r#"["","mon1","Qiih9grsBd"]"#),
+        ("834a5169696839677273426447737061776e6564516e6f6465422348524d4f366c4a47455265", r#"["Qiih9grsBd","spawned","nodeB#HRMO6lJGERe"]"#),
+        ("844047675f7265706c79416281506e6f64654223516c6a37347a33715962", r#"["","g_reply","b",["nodeB#Qlj74z3qYb"]]"#),
+        ("8340446d6f6e314b48524d4f366c4a47455265", r#"["","mon1","HRMO6lJGERe"]"#),
+        ("834b48524d4f366c4a47455265446563686f4a686920737061776e6564", r#"["HRMO6lJGERe","echo","hi spawned"]"#),
+        ("8540446b696c314b48524d4f366c4a474552654b6b696c6c65645f62795f4143627965", r#"["","kil1","HRMO6lJGERe","killed_by_A","bye"]"#),
+        ("8540446b696c304b48524d4f366c4a474552654b6b696c6c65645f62795f4143627965", r#"["","kil0","HRMO6lJGERe","killed_by_A","bye"]"#),
+        ("824a516c6a37347a337159624471756974", r#"["Qlj74z3qYb","quit"]"#),
+        ("8540446b696c304a516c6a37347a337159624e717569745f7265717565737465644462792041", r#"["","kil0","Qlj74z3qYb","quit_requested","by A"]"#),
+        ("854045675f757064476d7967726f7570f681506e6f64654223516c6a37347a33715962", r#"["","g_upd","mygroup",null,["nodeB#Qlj74z3qYb"]]"#),
+        ("854046675f63686732476d7967726f7570a081506e6f64654223516c6a37347a33715962", r#"["","g_chg2","mygroup",{},["nodeB#Qlj74z3qYb"]]"#),
+        ("834046675f6d6f6e30476d7967726f7570", r#"["","g_mon0","mygroup"]"#),
+    ];
+
+    #[test]
+    fn trace_packets_decode_and_reencode_exactly() {
+        for (h, diag) in TRACE_CBOR {
+            let bytes = hex(h);
+            let v = from_slice(&bytes).unwrap();
+            assert_eq!(v.to_string(), *diag, "{h}");
+            assert!(all_bytes(&v), "Perl strings must stay byte strings: {h}");
+            assert_eq!(to_vec(&v), bytes, "re-encoding {h}");
+        }
+    }
+
+    #[test]
+    fn trace_float_is_exact() {
+        let v = from_slice(&hex("824a51696968396772734263fb41dac19111fd9564")).unwrap();
+        assert_eq!(v.as_array().unwrap()[1], Value::Float(1795572807.962243));
+    }
+
+    #[test]
+    fn integers_full_range() {
+        // -2^64 (0x3b ff..ff) and 2^64-1 (0x1b ff..ff)
+        let min = from_slice(&hex("3bffffffffffffffff")).unwrap();
+        assert_eq!(min, Value::Int(-(1i128 << 64)));
+        let max = from_slice(&hex("1bffffffffffffffff")).unwrap();
+        assert_eq!(max, Value::Int(u64::MAX as i128));
+        assert_eq!(to_vec(&min), hex("3bffffffffffffffff"));
+        assert_eq!(to_vec(&Value::Int(-1)), [0x20]);
+        assert_eq!(to_vec(&Value::Int(500)), [0x19, 0x01, 0xf4]);
+        // out of CBOR range -> double
+        let big = to_vec(&Value::Int(1i128 << 70));
+        assert_eq!(big[0], 0xfb);
+        assert_eq!(from_slice(&big).unwrap(), Value::Float(2f64.powi(70)));
+    }
+
+    #[test]
+    fn floats_half_single_double() {
+        assert_eq!(from_slice(&hex("f93e00")).unwrap(), Value::Float(1.5));
+        assert_eq!(from_slice(&hex("fa3fc00000")).unwrap(), Value::Float(1.5));
+        assert_eq!(
+            from_slice(&hex("fb3ff8000000000000")).unwrap(),
+            Value::Float(1.5)
+        );
+        // always encoded as double
+        assert_eq!(to_vec(&Value::Float(0.0)), hex("fb0000000000000000"));
+    }
+
+    #[test]
+    fn simple_values() {
+        assert_eq!(from_slice(&[0xf6]).unwrap(), Value::Null);
+        assert_eq!(from_slice(&[0xf7]).unwrap(), Value::Null);
+        assert_eq!(from_slice(&[0xf5]).unwrap(), Value::Bool(true));
+        assert_eq!(from_slice(&[0xf4]).unwrap(), Value::Bool(false));
+        assert!(matches!(from_slice(&[0xe0]), Err(CborError::Invalid(_))));
+        assert!(matches!(
+            from_slice(&[0xf8, 0x20]),
+            Err(CborError::Invalid(_))
+        ));
+        assert!(matches!(from_slice(&[0xff]), Err(CborError::Invalid(_))));
+        assert!(matches!(from_slice(&[0x1c]), Err(CborError::Invalid(_))));
+    }
+
+    #[test]
+    fn indefinite_lengths() {
+        // (_ h'01', h'02'), (_ "a", "b"), [_ 1, [_ ]], {_ "k": 1}
+        let v = from_slice(&hex("845f41014102ff7f61616162ff9f019fffffbf616b01ff")).unwrap();
+        assert_eq!(
+            v,
+            Value::Array(vec![
+                Value::Bytes(vec![1, 2]),
+                Value::from("ab"),
+                Value::Array(vec![Value::Int(1), Value::Array(vec![])]),
+                Value::Map(vec![(Value::from("k"), Value::Int(1))]),
+            ])
+        );
+    }
+
+    #[test]
+    fn tags_are_dropped() {
+        // 1(1363896240), 55799(self-described) [ 2(h'01') ]
+        assert_eq!(
+            from_slice(&hex("c11a514b67b0")).unwrap(),
+            Value::Int(1363896240)
+        );
+        assert_eq!(
+            from_slice(&hex("d9d9f781c24101")).unwrap(),
+            Value::Array(vec![Value::Bytes(vec![1])])
+        );
+    }
+
+    #[test]
+    fn depth_limit_not_stack_overflow() {
+        let mut deep = vec![0x81u8; 100_000];
+        deep.push(0x01);
+        assert_eq!(from_slice(&deep), Err(CborError::TooDeep));
+        let mut ok = vec![0x81u8; MAX_DEPTH];
+        ok.push(0x01);
+        assert!(from_slice(&ok).is_ok());
+        let mut tags = vec![0xc1u8; 100_000];
+        tags.push(0x01);
+        assert_eq!(from_slice(&tags), Ok(Value::Int(1)));
+    }
+
+    #[test]
+    fn truncated_and_hostile_lengths() {
+        assert_eq!(from_slice(&hex("8340")), Err(CborError::Truncated));
+        assert_eq!(from_slice(&hex("5a0000ffff00")), Err(CborError::Truncated));
+        // array claiming 2^64-1 elements must not preallocate
+        assert_eq!(
+            from_slice(&hex("9bffffffffffffffff01")),
+            Err(CborError::Truncated)
+        );
+        assert_eq!(from_slice(&hex("0102")), Err(CborError::TrailingBytes(1)));
+        assert!(matches!(
+            from_slice(&hex("62c328")),
+            Err(CborError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn text_and_bytes_stay_distinct() {
+        let v = Value::Array(vec![Value::from("a"), Value::Bytes(b"a".to_vec())]);
+        let b = to_vec(&v);
+        assert_eq!(b, hex("8261614161"));
+        assert_eq!(from_slice(&b).unwrap(), v);
+    }
+
+    #[test]
+    fn minicbor_traits() {
+        let v = Value::Map(vec![(Value::Int(1), Value::Null)]);
+        let b = minicbor::to_vec(&v).unwrap();
+        assert_eq!(b, hex("a101f6"));
+        let back: Value = minicbor::decode(&b).unwrap();
+        assert_eq!(back, v);
+    }
+}

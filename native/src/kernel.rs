@@ -2,53 +2,13 @@
 //! `docs/driver-api.md` as a trait, so the I/O loop can be tested with a
 //! small mock kernel as well as run the real [`aemp_core::Node`].
 //!
-//! The types [`ConnId`], [`Transport`], [`Action`] and [`Transmit`] mirror
-//! the ones the core defines for its connection layer.
+//! The types [`ConnId`], [`Transport`], [`Action`] and [`Transmit`] are the
+//! core's.
 
 use aemp_core::config::Config;
-use aemp_core::Time;
+use aemp_core::{Node, Time};
 
-/// One connection (transport) between the driver and the kernel.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ConnId(pub u64);
-
-/// What carries the bytes.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub enum Transport {
-    /// A plain TCP stream.
-    Tcp,
-    /// A WebSocket (client or server side).
-    WebSocket,
-}
-
-/// Something the kernel asks the driver to do.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Action {
-    /// Open a connection to `addr` (`host:port`, or a `ws://` URL) and
-    /// report the outcome with `handle_connected` or `handle_closed`.
-    Connect {
-        /// The id the kernel gave the connection.
-        conn: ConnId,
-        /// Where to connect.
-        addr: String,
-    },
-    /// Close the connection once everything transmitted for it is written.
-    Close {
-        /// The connection.
-        conn: ConnId,
-    },
-}
-
-/// Bytes to write on a connection, all in one write (or one WS message).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Transmit {
-    /// The connection.
-    pub conn: ConnId,
-    /// The bytes.
-    pub data: Vec<u8>,
-    /// Send as a WebSocket *text* message (handshake lines).
-    pub text: bool,
-}
+pub use aemp_core::kernel::{Action, ConnId, Transmit, Transport};
 
 /// The sans-IO kernel as the driver sees it (see `docs/driver-api.md`).
 pub trait Kernel: 'static {
@@ -78,4 +38,47 @@ pub trait Kernel: 'static {
     fn poll_action(&mut self) -> Option<Action>;
     /// The next buffer to write.
     fn poll_transmit(&mut self) -> Option<Transmit>;
+}
+
+/// The real kernel: every method delegates to [`Node`]'s method of the
+/// same name.
+impl Kernel for Node {
+    fn create(seed: [u8; 32]) -> Self {
+        Node::new(seed)
+    }
+    fn configure(&mut self, cfg: &Config, hostname: &str) -> Result<(), String> {
+        Node::configure(self, cfg, hostname)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+    fn node_id(&self) -> String {
+        Node::node_id(self).to_string()
+    }
+    fn handle_accept(&mut self, now: Time, transport: Transport, peer: Option<String>) -> ConnId {
+        Node::handle_accept(self, now, transport, peer)
+    }
+    fn handle_connected(&mut self, now: Time, conn: ConnId, transport: Transport) {
+        Node::handle_connected(self, now, conn, transport)
+    }
+    fn handle_data(&mut self, now: Time, conn: ConnId, data: &[u8]) {
+        Node::handle_data(self, now, conn, data)
+    }
+    fn handle_closed(&mut self, now: Time, conn: ConnId, error: &str) {
+        Node::handle_closed(self, now, conn, error)
+    }
+    fn set_listeners(&mut self, addrs: Vec<String>) {
+        Node::set_listeners(self, addrs)
+    }
+    fn poll(&mut self, now: Time) -> bool {
+        Node::poll(self, now)
+    }
+    fn poll_timeout(&mut self) -> Option<Time> {
+        Node::poll_timeout(self)
+    }
+    fn poll_action(&mut self) -> Option<Action> {
+        Node::poll_action(self)
+    }
+    fn poll_transmit(&mut self) -> Option<Transmit> {
+        Node::poll_transmit(self)
+    }
 }

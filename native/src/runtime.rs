@@ -8,6 +8,7 @@ use std::rc::Rc;
 use std::thread::JoinHandle;
 
 use aemp_core::config::{effective_config, Config, JsonMap, RcFile};
+use aemp_core::Node;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedSender};
 
 use crate::clock::Clock;
@@ -144,7 +145,7 @@ impl StartInfo {
 /// A `Send + Clone` handle to a running node: posts closures into the node
 /// thread. Every closure is followed by the driver's poll/drain step, so
 /// what it sends goes out at once.
-pub struct NodeHandle<K> {
+pub struct NodeHandle<K = Node> {
     tx: UnboundedSender<Cmd<K>>,
 }
 
@@ -206,7 +207,7 @@ impl<K: Kernel> NodeHandle<K> {
 
 /// A node running on its own thread. Dropping it shuts the node down and
 /// joins the thread.
-pub struct NodeRuntime<K: Kernel> {
+pub struct NodeRuntime<K: Kernel = Node> {
     handle: NodeHandle<K>,
     info: StartInfo,
     thread: Option<JoinHandle<()>>,
@@ -363,4 +364,30 @@ fn node_main<K: Kernel>(
         run_loop(Rc::clone(&sh), rx).await;
         Ok(())
     })
+}
+
+/// Starts an [`aemp_core::Node`] on its own thread for `configure`-style
+/// arguments (see [`NodeRuntime::start_args`]).
+///
+/// ```no_run
+/// use aemp_core::msg;
+/// let mut args = aemp::core::config::JsonMap::new();
+/// args.insert("binds".into(), "127.0.0.1:0".into());
+/// args.insert("secret".into(), "s3cret".into());
+/// let rt = aemp::start(None, &args).unwrap();
+/// let port = rt.handle().call(|node| {
+///     let p = node.port();
+///     node.rcv_tag(&p, "hi", |_, m| { println!("got {m:?}"); Ok(()) }).unwrap();
+///     p
+/// }).unwrap();
+/// rt.handle().exec(move |node| node.snd(&port, msg!["hi", 1]));
+/// ```
+pub fn start(profile: Option<&str>, args: &JsonMap) -> Result<NodeRuntime, StartError> {
+    NodeRuntime::start_args(profile, args)
+}
+
+/// Starts an [`aemp_core::Node`] on its own thread for an effective
+/// configuration (see [`NodeRuntime::start`]).
+pub fn start_config(cfg: Config, hostname: String) -> Result<NodeRuntime, StartError> {
+    NodeRuntime::start(cfg, hostname)
 }

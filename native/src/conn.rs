@@ -60,12 +60,8 @@ pub(crate) async fn connect<K: Kernel>(
                     return;
                 }
                 tune_socket(ws.get_ref(), sh.opts.nodelay);
+                sh.connected(conn, Transport::WebSocket);
                 start_ws(&sh, conn, ws, out);
-                let now = sh.clock.now();
-                sh.node
-                    .borrow_mut()
-                    .handle_connected(now, conn, Transport::WebSocket);
-                sh.wake.notify_one();
             }
         }
         return;
@@ -78,12 +74,8 @@ pub(crate) async fn connect<K: Kernel>(
                 return;
             }
             tune_socket(&s, sh.opts.nodelay);
+            sh.connected(conn, Transport::Tcp);
             start_tcp(&sh, conn, s, out);
-            let now = sh.clock.now();
-            sh.node
-                .borrow_mut()
-                .handle_connected(now, conn, Transport::Tcp);
-            sh.wake.notify_one();
         }
     }
 }

@@ -15,7 +15,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 
 use crate::clock::Clock;
-use crate::kernel::{Action, ConnId, Kernel, Transmit};
+use crate::kernel::{Action, ConnId, Kernel, Transmit, Transport};
 
 /// Tunables of the driver, taken from the configuration.
 #[derive(Clone, Debug)]
@@ -212,14 +212,60 @@ impl<K: Kernel> Shared<K> {
         }
     }
 
+    /// Reports an accepted connection (TCP, or WebSocket after the upgrade)
+    /// and queues what the kernel sends first (its greeting) at once.
+    /// Returns the connection and its write queue.
+    pub(crate) fn accepted(
+        self: &Rc<Self>,
+        transport: Transport,
+        peer: Option<String>,
+    ) -> (ConnId, Rc<OutQueue>) {
+        let now = self.clock.now();
+        let mut node = self.node.borrow_mut();
+        let conn = node.handle_accept(now, transport, peer);
+        let out = self.register(conn);
+        drain(self, &mut node, now);
+        drop(node);
+        self.wake.notify_one();
+        (conn, out)
+    }
+
+    /// Reports an outgoing connection open and queues the kernel's first
+    /// bytes (its greeting) at once, before anything is read.
+    pub(crate) fn connected(self: &Rc<Self>, conn: ConnId, transport: Transport) {
+        let now = self.clock.now();
+        let mut node = self.node.borrow_mut();
+        node.handle_connected(now, conn, transport);
+        drain(self, &mut node, now);
+        drop(node);
+        self.wake.notify_one();
+    }
+
+    /// Runs a user closure on the kernel, its clock advanced first.
+    fn exec(&self, f: Box<dyn FnOnce(&mut K) + Send>) {
+        let now = self.clock.now();
+        let mut node = self.node.borrow_mut();
+        node.set_now(now);
+        f(&mut node);
+    }
+
     /// Feeds received bytes to the kernel and wakes the loop; false if the
     /// kernel no longer knows the connection (the bytes are dropped).
-    pub(crate) fn data(&self, conn: ConnId, data: &[u8]) -> bool {
+    ///
+    /// What the kernel transmits in response is handed to the writers at
+    /// once, before the next read is processed: replies go out without a
+    /// trip through the loop, and the bytes a handshake produced are queued
+    /// before a later read can make the kernel fail and close the
+    /// connection.
+    pub(crate) fn data(self: &Rc<Self>, conn: ConnId, data: &[u8]) -> bool {
         if !self.is_live(conn) {
             return false;
         }
         let now = self.clock.now();
-        self.node.borrow_mut().handle_data(now, conn, data);
+        let mut node = self.node.borrow_mut();
+        node.handle_data(now, conn, data);
+        drain(self, &mut node, now);
+        drop(node);
         self.wake.notify_one();
         true
     }
@@ -231,12 +277,20 @@ pub(crate) fn drive<K: Kernel>(sh: &Rc<Shared<K>>) -> bool {
     let now = sh.clock.now();
     let mut node = sh.node.borrow_mut();
     let more = node.poll(now);
+    drain(sh, &mut node, now);
+    more
+}
+
+/// Carries out the kernel's pending actions and hands its transmits to the
+/// writers, until it has none left.
+fn drain<K: Kernel>(sh: &Rc<Shared<K>>, node: &mut K, now: aemp_core::Time) {
     let mut overflowed: Vec<ConnId> = Vec::new();
     let mut closing: Vec<ConnId> = Vec::new();
     loop {
         let mut any = false;
         while let Some(a) = node.poll_action() {
             any = true;
+            tracing::trace!("action {a:?}");
             match a {
                 Action::Connect { conn, addr } => {
                     let out = sh.register(conn);
@@ -248,6 +302,7 @@ pub(crate) fn drive<K: Kernel>(sh: &Rc<Shared<K>>) -> bool {
         }
         while let Some(Transmit { conn, data, text }) = node.poll_transmit() {
             any = true;
+            tracing::trace!("{conn:?}: transmit {} bytes (text: {text})", data.len());
             let out = sh.conns.borrow().get(&conn).map(|e| e.out.clone());
             match out {
                 Some(out) => {
@@ -280,7 +335,6 @@ pub(crate) fn drive<K: Kernel>(sh: &Rc<Shared<K>>) -> bool {
             break;
         }
     }
-    more
 }
 
 /// Commands posted to the node thread by handles.
@@ -304,7 +358,7 @@ pub(crate) async fn run_loop<K: Kernel>(
         if rx_open {
             loop {
                 match rx.try_recv() {
-                    Ok(Cmd::Exec(f)) => f(&mut sh.node.borrow_mut()),
+                    Ok(Cmd::Exec(f)) => sh.exec(f),
                     Ok(Cmd::Shutdown) => return,
                     Err(tokio::sync::mpsc::error::TryRecvError::Empty) => break,
                     Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => {
@@ -324,7 +378,7 @@ pub(crate) async fn run_loop<K: Kernel>(
         tokio::select! {
             biased;
             cmd = rx.recv(), if rx_open => match cmd {
-                Some(Cmd::Exec(f)) => f(&mut sh.node.borrow_mut()),
+                Some(Cmd::Exec(f)) => sh.exec(f),
                 Some(Cmd::Shutdown) => return,
                 None => rx_open = false,
             },

@@ -16,6 +16,10 @@ pub trait Kernel: 'static {
     fn create(seed: [u8; 32]) -> Self
     where
         Self: Sized;
+    /// Advances the kernel's clock without running anything; the driver
+    /// calls it before `configure` and before running user closures, so
+    /// timers they arm start from the current time.
+    fn set_now(&mut self, now: Time);
     /// Applies the effective configuration (node ID, secure mode, seeds).
     fn configure(&mut self, cfg: &Config, hostname: &str) -> Result<(), String>;
     /// The node ID (after `configure`).
@@ -45,6 +49,9 @@ pub trait Kernel: 'static {
 impl Kernel for Node {
     fn create(seed: [u8; 32]) -> Self {
         Node::new(seed)
+    }
+    fn set_now(&mut self, now: Time) {
+        Node::set_now(self, now)
     }
     fn configure(&mut self, cfg: &Config, hostname: &str) -> Result<(), String> {
         Node::configure(self, cfg, hostname)

@@ -32,6 +32,6 @@ pub use driver::DriverOptions;
 pub use kernel::{Action, ConnId, Kernel, Transmit, Transport};
 pub use listen::interface_addrs;
 pub use runtime::{
-    generate_secret, hostname, load_config, start, start_config, node_channel, rc_path, read_rc, run_here, NodeHandle,
-    NodeReceiver, NodeRuntime, StartError, StartInfo,
+    generate_secret, hostname, load_config, node_channel, rc_path, read_rc, run_here, start,
+    start_config, NodeHandle, NodeReceiver, NodeRuntime, StartError, StartInfo,
 };

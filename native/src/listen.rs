@@ -163,14 +163,8 @@ async fn handle_socket<K: Kernel>(sh: Rc<Shared<K>>, s: TcpStream, peer: SocketA
     match kind {
         Kind::Gone => {}
         Kind::Aemp => {
-            let now = sh.clock.now();
-            let conn =
-                sh.node
-                    .borrow_mut()
-                    .handle_accept(now, Transport::Tcp, Some(peer.to_string()));
-            let out = sh.register(conn);
+            let (conn, out) = sh.accepted(Transport::Tcp, Some(peer.to_string()));
             crate::conn::start_tcp(&sh, conn, s, out);
-            sh.wake.notify_one();
         }
         Kind::Http(req, _) if req.websocket => {
             let r = tokio::time::timeout(
@@ -180,15 +174,8 @@ async fn handle_socket<K: Kernel>(sh: Rc<Shared<K>>, s: TcpStream, peer: SocketA
             .await;
             match r {
                 Ok(Ok(ws)) => {
-                    let now = sh.clock.now();
-                    let conn = sh.node.borrow_mut().handle_accept(
-                        now,
-                        Transport::WebSocket,
-                        Some(peer.to_string()),
-                    );
-                    let out = sh.register(conn);
+                    let (conn, out) = sh.accepted(Transport::WebSocket, Some(peer.to_string()));
                     crate::conn::start_ws(&sh, conn, ws, out);
-                    sh.wake.notify_one();
                 }
                 Ok(Err(e)) => tracing::debug!("{peer}: WebSocket handshake failed: {e}"),
                 Err(_) => tracing::debug!("{peer}: WebSocket handshake timed out"),

@@ -341,7 +341,9 @@ fn node_main<K: Kernel>(
     local.block_on(&rt, async move {
         let mut seed = [0u8; 32];
         random_bytes(&mut seed);
+        let clock = Clock::new();
         let mut node = K::create(seed);
+        node.set_now(clock.now());
         node.configure(&cfg, &hostname)
             .map_err(StartError::Config)?;
         let listeners = crate::listen::bind_all(&binds)
@@ -356,7 +358,7 @@ fn node_main<K: Kernel>(
             node_id: node.node_id(),
             listeners: addrs,
         };
-        let sh = Shared::new(node, Clock::new(), opts);
+        let sh = Shared::new(node, clock, opts);
         for l in listeners {
             tokio::task::spawn_local(crate::listen::accept_loop(sh.clone(), l));
         }

@@ -50,6 +50,7 @@ impl Kernel for Mock {
     fn create(_seed: [u8; 32]) -> Self {
         Mock::default()
     }
+    fn set_now(&mut self, _now: Time) {}
     fn configure(&mut self, _cfg: &Config, _hostname: &str) -> Result<(), String> {
         Ok(())
     }

@@ -12,6 +12,12 @@ use serde_json::json;
 const WAIT: Duration = Duration::from_secs(20);
 
 fn node(id: &str, secret: &str, seeds: &[String]) -> NodeRuntime {
+    if let Ok(f) = std::env::var("AEMP_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(f))
+            .with_test_writer()
+            .try_init();
+    }
     let mut m = JsonMap::new();
     m.insert("nodeid".into(), json!(id));
     m.insert("binds".into(), json!(["127.0.0.1:0"]));
@@ -26,10 +32,17 @@ fn wait_up(a: &NodeRuntime, b: &str) {
     let deadline = Instant::now() + WAIT;
     loop {
         let b2 = b.to_string();
-        if a.handle().call(move |n| n.node_is_up(&b2) == Some(true)).unwrap() {
+        if a.handle()
+            .call(move |n| n.node_is_up(&b2) == Some(true))
+            .unwrap()
+        {
             return;
         }
-        assert!(Instant::now() < deadline, "{} never saw {b} up", a.node_id());
+        assert!(
+            Instant::now() < deadline,
+            "{} never saw {b} up",
+            a.node_id()
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
 }
@@ -80,7 +93,8 @@ fn message_and_monitor(b: &NodeRuntime, a: &NodeRuntime) {
     a.handle().exec(move |n| n.snd(&p2, msg!["ping"]));
     rx2.recv_timeout(WAIT).unwrap();
     let p = port.clone();
-    b.handle().exec(move |n| n.kil(&p, msg!["gone", "bye"]).unwrap());
+    b.handle()
+        .exec(move |n| n.kil(&p, msg!["gone", "bye"]).unwrap());
     let r = mon.recv_timeout(WAIT).expect("monitor fired");
     assert_eq!(r, Reason(msg!["gone", "bye"]));
 }

@@ -51,7 +51,9 @@
 
 mod configure;
 mod conn;
+mod db;
 mod error;
+mod global;
 mod guard;
 mod monitor;
 mod reason;
@@ -62,6 +64,7 @@ mod seeds;
 mod timer;
 
 pub use conn::{Action, ConnId, Transmit, Transport};
+pub use db::{DbChange, DbFamily};
 pub use error::Error;
 pub use guard::Guard;
 pub use reason::Reason;
@@ -210,6 +213,8 @@ pub struct Node {
     tick_armed: bool,
     seeds: seeds::Seeds,
     listeners: Vec<String>,
+    db: db::Db,
+    global: Option<global::Global>,
 }
 
 /// Renders a caught panic payload.
@@ -260,6 +265,8 @@ impl Node {
             tick_armed: false,
             seeds: seeds::Seeds::default(),
             listeners: Vec::new(),
+            db: db::Db::default(),
+            global: None,
         }
     }
 
@@ -900,6 +907,8 @@ impl Node {
                     self.timers.cancel(id);
                 }
                 GuardAction::MonNodes(id) => self.unmon_nodes(id),
+                GuardAction::DbDel(family, key) => self.db_guard_del(&family, &key),
+                GuardAction::DbUnmon(id) => self.db_guard_unmon(id),
             }
         }
     }
@@ -1006,6 +1015,8 @@ impl Node {
     }
 }
 
+#[cfg(test)]
+mod global_tests;
 #[cfg(test)]
 mod net_tests;
 #[cfg(test)]

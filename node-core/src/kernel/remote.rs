@@ -52,6 +52,8 @@ pub(crate) enum NetTimer {
     ConnectDeadline(Str),
     /// Seed maintenance round.
     Seeds,
+    /// Global nodes: reconnect the global nodes that are down.
+    Keepalive,
 }
 
 /// A connect attempt in progress.
@@ -157,6 +159,9 @@ impl Node {
     }
 
     /// Starts connecting to `node` unless connected or already trying.
+    /// Addresses come from the address book (seeds, `add_node_addresses`),
+    /// a global node's merged `'l` family, or — on other nodes — a `g_find`
+    /// to the master (spec §4.5).
     pub(crate) fn connect(&mut self, node: &str) {
         let peer = self.peers.get_or_create(node);
         if peer.up.is_some() || peer.attempt.is_some() || peer.failing {
@@ -166,9 +171,15 @@ impl Node {
             self.schedule_failure(node, "node not configured");
             return;
         };
-        let (monitor_timeout, connect_interval) = (net.monitor_timeout, net.connect_interval);
-        let addrs = self.peers.addrs.get(node).cloned().unwrap_or_default();
-        if addrs.is_empty() {
+        let monitor_timeout = net.monitor_timeout;
+        let mut addrs = self.peers.addrs.get(node).cloned().unwrap_or_default();
+        for a in self.global_addresses(node).unwrap_or_default() {
+            if !addrs.contains(&a) {
+                addrs.push(a);
+            }
+        }
+        let ask_master = addrs.is_empty() && !self.is_global();
+        if addrs.is_empty() && !ask_master {
             self.schedule_failure(node, "no known address");
             return;
         }
@@ -179,7 +190,6 @@ impl Node {
             self.now + monitor_timeout,
             TimerAction::Net(NetTimer::ConnectDeadline(crate::value::str(node))),
         );
-        let _ = connect_interval;
         self.peers.get_or_create(node).attempt = Some(Attempt {
             addrs,
             next: 0,
@@ -188,7 +198,36 @@ impl Node {
             step: None,
             deadline,
         });
-        self.try_next_addr(node);
+        if ask_master {
+            self.g_find(node);
+        } else {
+            self.try_next_addr(node);
+        }
+    }
+
+    /// The master answered a `g_find`: try those addresses.
+    pub(super) fn found_addresses(&mut self, node: &str, addrs: Vec<String>) {
+        let Some(att) = self
+            .peers
+            .map
+            .get_mut(node)
+            .and_then(|p| p.attempt.as_mut())
+        else {
+            return;
+        };
+        for a in addrs {
+            if !att.addrs.contains(&a) {
+                att.addrs.push(a);
+            }
+        }
+        if !att.pending.is_empty() || att.step.is_some() {
+            return; // already working through the list
+        }
+        if att.next < att.addrs.len() {
+            self.try_next_addr(node);
+        } else {
+            self.transport_error(node, "no known address");
+        }
     }
 
     /// The spacing between addresses (spec §7.1).
@@ -325,6 +364,7 @@ impl Node {
                 }
             }
             NetTimer::Seeds => self.seed_round(),
+            NetTimer::Keepalive => self.keepalive_all(),
         }
     }
 
@@ -527,15 +567,6 @@ impl Node {
         }
     }
 
-    /// Requests of the global protocol (`g_*`). This node runs no global
-    /// service, so they are refused with a log line.
-    pub(super) fn global_request(&mut self, tag: &str, _msg: Msg) {
-        tracing::warn!(
-            "error processing node message from {}: {tag}: this node does not run the global service",
-            self.src_node()
-        );
-    }
-
     /// Whether requests from `node` may run functions here (all
     /// authenticated peers are trusted).
     pub(super) fn peer_trusted(&self, _node: &str) -> bool {
@@ -601,6 +632,7 @@ impl Node {
     }
 
     fn emit_node_event(&mut self, node: &str, up: bool, reason: &Reason) {
+        self.db_node_event(node, up);
         let cbs: Vec<NodeMonCallback> = self
             .peers
             .node_mons

@@ -100,7 +100,7 @@ impl Node {
                     ),
                 }
             }
-            t if t.starts_with("g_") => self.global_request(&tag, msg),
+            t if t.starts_with("g_") => self.db_request(&tag, msg),
             name => {
                 if self.refuse_remote_execution(name) {
                     return;

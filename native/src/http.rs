@@ -1,6 +1,6 @@
 //! The minimal HTTP side of a node's port: what a plain `GET` gets.
 //!
-//! Requests are parsed with `httparse` (in [`crate::listen`]); this module
+//! Requests are parsed with `httparse` (by the listener); this module
 //! only decides the response. Routing lives in [`route`] so that serving
 //! the browser pages (`www/`) later is a change here only.
 

@@ -176,16 +176,10 @@ fn two_processes_relay_and_sigkill() {
         })
         .forget();
     });
-    let killed = Instant::now();
     p2.kill();
     let r: Reason = mon.recv_timeout(WAIT).expect("monitor fired after SIGKILL");
     assert_eq!(r.kind(), Some("transport_error"), "{r}");
     assert_eq!(r.0[1], Value::from("mp2"));
-    assert!(
-        killed.elapsed() < Duration::from_secs(12),
-        "took {:?}",
-        killed.elapsed()
-    );
     // mp1 is unaffected.
     ping(&t, "mp1");
 }

@@ -186,6 +186,16 @@ impl Node {
             return;
         };
         let monitor_timeout = net.monitor_timeout;
+        if self.untrusted_self {
+            // An untrusted node can only authenticate with nodes holding the
+            // web secret: it reaches everyone through its master.
+            match self.db.master.clone() {
+                Some(m) if m.as_str() != node => self.route_up(node, &m),
+                Some(_) => {}
+                None => {} // queued until a master is attached (see master_set)
+            }
+            return;
+        }
         if let Some(via) = self.global_route(node) {
             if via != node && self.peer_is_up(&via) || via == self.id {
                 self.route_up(node, &via);
@@ -472,6 +482,18 @@ impl Node {
         self.route_up(node, via);
     }
 
+    /// Peers with queued packets and no way to send them yet.
+    pub(super) fn peers_waiting(&self) -> Vec<Str> {
+        self.peers
+            .map
+            .iter()
+            .filter(|(_, p)| {
+                p.up.is_none() && p.via.is_none() && p.attempt.is_none() && !p.queue.is_empty()
+            })
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+
     /// True if packets for or from `node` travel through a route node.
     pub(super) fn is_routed(&self, node: &str) -> bool {
         self.peers
@@ -536,11 +558,11 @@ impl Node {
         for (_, id) in peer.rmon.drain() {
             self.unmon(id);
         }
+        // As a route node: tell both ends of every route through us.
+        self.route_node_down(node, text);
         if was_up {
             self.seed_node_down(node);
             self.emit_node_event(node, false, &reason);
-            // As a route node: tell both ends of every route through us.
-            self.route_node_down(node, text);
             // Nodes we reached, or that reached us, through this one are
             // lost too: both directions of a routed pair share one fate.
             let routed: Vec<Str> = self
@@ -663,12 +685,6 @@ impl Node {
             }
             _ => {}
         }
-    }
-
-    /// Whether requests from `node` may run functions here (all
-    /// authenticated peers are trusted).
-    pub(super) fn peer_trusted(&self, _node: &str) -> bool {
-        true
     }
 
     // ------------------------------------------------------------ public info

@@ -200,7 +200,9 @@ impl AempNode {
     /// seed, a bad `nodeid`).
     #[wasm_bindgen(constructor)]
     pub fn new(
-        #[wasm_bindgen(unchecked_param_type = "AempConfig")] config: Option<JsValue>,
+        #[wasm_bindgen(unchecked_optional_param_type = "AempConfig | null")] config: Option<
+            JsValue,
+        >,
     ) -> Result<AempNode, JsError> {
         let mut args = JsonMap::new();
         if let Some(c) = config.filter(|c| !c.is_null() && !c.is_undefined()) {
@@ -256,7 +258,7 @@ impl AempNode {
     /// `unhandled_message`; with one, `cb(...msg)` is its default callback.
     pub fn port(
         &self,
-        #[wasm_bindgen(unchecked_param_type = "AempCallback")] cb: Option<JsValue>,
+        #[wasm_bindgen(unchecked_optional_param_type = "AempCallback | null")] cb: Option<JsValue>,
     ) -> Result<String, JsError> {
         match cb.filter(|c| !c.is_undefined() && !c.is_null()) {
             None => self.with(|n| n.port().to_string()),
@@ -274,8 +276,9 @@ impl AempNode {
     pub fn rcv(
         &self,
         port: &str,
-        #[wasm_bindgen(unchecked_param_type = "string | AempCallback")] tag_or_cb: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "AempCallback | null")] cb: Option<JsValue>,
+        #[wasm_bindgen(js_name = tagOrCb, unchecked_param_type = "string | AempCallback")]
+        tag_or_cb: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "AempCallback | null")] cb: Option<JsValue>,
     ) -> Result<String, JsError> {
         if let Some(tag) = tag_or_cb.as_string() {
             return match cb.filter(|c| !c.is_undefined() && !c.is_null()) {

@@ -76,6 +76,17 @@ impl Node {
         self.set_secure(cfg.secure());
         self.net = Some(net);
         self.configured = true;
+        // Global service requested as a service (Perl: "AnyEvent::MP::Global::").
+        let wants_global = cfg.services().map_err(cfg_err)?.iter().any(|s| {
+            matches!(s, crate::config::Service::Module(m) if m.trim_end_matches("::") == "AnyEvent::MP::Global")
+        });
+        if wants_global {
+            self.become_global();
+        }
+        // Publish our listeners (none yet; the driver reports them).
+        let me = self.id.clone();
+        self.db_set("'l", &me, crate::value::Value::Array(Vec::new()))
+            .forget();
         self.set_seeds(seeds.iter().map(ToString::to_string).collect());
         tracing::info!("configured node {id}");
         Ok(true)
@@ -86,6 +97,16 @@ impl Node {
     /// first poll. A seed address among them is this node itself.
     pub fn set_listeners(&mut self, addrs: Vec<String>) {
         self.listeners = addrs;
+        if self.configured {
+            let me = self.id.clone();
+            let l = crate::value::Value::Array(
+                self.listeners
+                    .iter()
+                    .map(crate::value::Value::from)
+                    .collect(),
+            );
+            self.db_set("'l", &me, l).forget();
+        }
     }
 
     /// The listener addresses set with [`Node::set_listeners`].

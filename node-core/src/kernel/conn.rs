@@ -265,6 +265,8 @@ impl Node {
             Phase::Handshake(hs) => match hs.receive(data) {
                 Ok(events) => self.handshake_events(conn, events),
                 Err(e) => {
+                    let unsent = hs.take_unsent();
+                    c.hs_out.extend_from_slice(&unsent);
                     // The greeting may have arrived in the same chunk as the
                     // failure: still learn who answered (seeds need it).
                     let peer = hs.peer().map(|p| crate::value::str(p.node_id()));
@@ -393,7 +395,26 @@ impl Node {
     /// The connection failed or broke: forget it, ask the driver to close
     /// it, and tell whoever depended on it.
     pub(crate) fn fail_conn(&mut self, conn: ConnId, reason: &str) {
-        if self.conns.contains_key(&conn) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            // What we still owe the peer (e.g. our auth line, produced in the
+            // same read that brought its bad one) goes out before the close,
+            // so it learns why, as it would from Perl.
+            let hs = std::mem::take(&mut c.hs_out);
+            let out = std::mem::take(&mut c.out);
+            if !hs.is_empty() {
+                self.final_out.push(Transmit {
+                    conn,
+                    data: hs,
+                    text: true,
+                });
+            }
+            if !out.is_empty() {
+                self.final_out.push(Transmit {
+                    conn,
+                    data: out,
+                    text: false,
+                });
+            }
             self.actions.push_back(Action::Close { conn });
         }
         self.conn_gone(conn, reason);
@@ -454,6 +475,9 @@ impl Node {
 
     /// The next bytes to write (all that is queued for one connection).
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        if !self.final_out.is_empty() {
+            return Some(self.final_out.remove(0));
+        }
         while let Some(&conn) = self.dirty.last() {
             let Some(c) = self.conns.get_mut(&conn) else {
                 self.dirty.pop();

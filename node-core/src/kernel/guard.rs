@@ -11,6 +11,8 @@
 use std::cell::RefCell;
 use std::rc::{Rc, Weak};
 
+use crate::value::Str;
+
 /// What dropping a guard undoes.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum GuardAction {
@@ -20,6 +22,10 @@ pub(crate) enum GuardAction {
     CancelTimer(u64),
     /// Remove a `mon_nodes` callback.
     MonNodes(u64),
+    /// Delete a database entry (family, subkey).
+    DbDel(Str, Str),
+    /// End a `db_mon` subscription.
+    DbUnmon(u64),
 }
 
 pub(crate) type GuardQueue = Rc<RefCell<Vec<GuardAction>>>;

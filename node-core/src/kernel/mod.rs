@@ -51,17 +51,21 @@
 
 mod configure;
 mod conn;
+mod db;
 mod error;
+mod global;
 mod guard;
 mod monitor;
 mod reason;
 mod registry;
 mod remote;
 mod request;
+mod route;
 mod seeds;
 mod timer;
 
 pub use conn::{Action, ConnId, Transmit, Transport};
+pub use db::{DbChange, DbFamily};
 pub use error::Error;
 pub use guard::Guard;
 pub use reason::Reason;
@@ -207,9 +211,13 @@ pub struct Node {
     next_conn: u64,
     actions: VecDeque<Action>,
     dirty: Vec<ConnId>,
+    final_out: Vec<Transmit>,
     tick_armed: bool,
     seeds: seeds::Seeds,
     listeners: Vec<String>,
+    db: db::Db,
+    global: Option<global::Global>,
+    routes: route::Routes,
 }
 
 /// Renders a caught panic payload.
@@ -257,9 +265,13 @@ impl Node {
             next_conn: 0,
             actions: VecDeque::new(),
             dirty: Vec::new(),
+            final_out: Vec::new(),
             tick_armed: false,
             seeds: seeds::Seeds::default(),
             listeners: Vec::new(),
+            db: db::Db::default(),
+            global: None,
+            routes: route::Routes::default(),
         }
     }
 
@@ -900,6 +912,8 @@ impl Node {
                     self.timers.cancel(id);
                 }
                 GuardAction::MonNodes(id) => self.unmon_nodes(id),
+                GuardAction::DbDel(family, key) => self.db_guard_del(&family, &key),
+                GuardAction::DbUnmon(id) => self.db_guard_unmon(id),
             }
         }
     }
@@ -1006,6 +1020,8 @@ impl Node {
     }
 }
 
+#[cfg(test)]
+mod global_tests;
 #[cfg(test)]
 mod net_tests;
 #[cfg(test)]

@@ -6,19 +6,21 @@ use crate::config::{effective_config, JsonMap};
 use crate::msg;
 use std::collections::HashMap;
 
-type Log = Rc<RefCell<Vec<String>>>;
+pub(super) type Log = Rc<RefCell<Vec<String>>>;
 
 /// A minimal in-memory driver: instant delivery, optional black holes.
-struct Wire {
-    nodes: Vec<Node>,
+pub(super) struct Wire {
+    pub nodes: Vec<Node>,
     listen: HashMap<String, usize>,
     links: HashMap<(usize, ConnId), (usize, ConnId)>,
     /// Bytes sent by these nodes vanish (a silently dead peer).
-    black_holed: Vec<usize>,
-    now: Time,
+    pub black_holed: Vec<usize>,
+    pub now: Time,
+    /// Killed nodes: they no longer run.
+    pub dead: Vec<usize>,
 }
 
-fn cfg(pairs: &[(&str, &str)]) -> crate::config::Config {
+pub(super) fn cfg(pairs: &[(&str, &str)]) -> crate::config::Config {
     let mut args = JsonMap::new();
     for (k, v) in pairs {
         let val =
@@ -29,18 +31,19 @@ fn cfg(pairs: &[(&str, &str)]) -> crate::config::Config {
 }
 
 impl Wire {
-    fn new() -> Wire {
+    pub fn new() -> Wire {
         Wire {
             nodes: vec![],
             listen: HashMap::new(),
             links: HashMap::new(),
             black_holed: vec![],
             now: Time::from_secs_f64(1000.0),
+            dead: vec![],
         }
     }
 
     /// Adds a node listening on `addr`.
-    fn add(&mut self, addr: &str, pairs: &[(&str, &str)]) -> usize {
+    pub fn add(&mut self, addr: &str, pairs: &[(&str, &str)]) -> usize {
         let i = self.nodes.len();
         let mut n = Node::new([i as u8 + 1; 32]);
         n.configure(&cfg(pairs), "testhost").unwrap();
@@ -50,18 +53,30 @@ impl Wire {
         i
     }
 
+    /// Adds a bind-less node (no listeners: only reachable by routing).
+    pub fn add_bindless(&mut self, pairs: &[(&str, &str)]) -> usize {
+        let i = self.nodes.len();
+        let mut n = Node::new([i as u8 + 1; 32]);
+        n.configure(&cfg(pairs), "testhost").unwrap();
+        self.nodes.push(n);
+        i
+    }
+
     /// Runs until nothing moves (or `limit` rounds).
-    fn pump(&mut self) {
+    pub fn pump(&mut self) {
         for _ in 0..10_000 {
             let mut moved = false;
             for i in 0..self.nodes.len() {
+                if self.dead.contains(&i) {
+                    continue;
+                }
                 let now = self.now;
                 while self.nodes[i].poll(now) {}
                 while let Some(a) = self.nodes[i].poll_action() {
                     moved = true;
                     match a {
                         Action::Connect { conn, addr } => match self.listen.get(&addr).copied() {
-                            Some(j) => {
+                            Some(j) if !self.dead.contains(&j) => {
                                 let c2 = self.nodes[j].handle_accept(
                                     now,
                                     Transport::Tcp,
@@ -99,7 +114,7 @@ impl Wire {
     }
 
     /// Advances virtual time in steps, pumping.
-    fn advance(&mut self, d: Duration) {
+    pub fn advance(&mut self, d: Duration) {
         let end = self.now + d;
         while self.now < end {
             self.now = (self.now + Duration::from_millis(100)).min(end);
@@ -108,11 +123,31 @@ impl Wire {
     }
 }
 
-fn log() -> Log {
+impl Wire {
+    /// Kills node `i`: its connections break (peers see a reset).
+    pub fn kill(&mut self, i: usize) {
+        self.dead.push(i);
+        let now = self.now;
+        let mine: Vec<((usize, ConnId), (usize, ConnId))> = self
+            .links
+            .iter()
+            .filter(|((a, _), _)| *a == i)
+            .map(|(k, v)| (*k, *v))
+            .collect();
+        for (k, (j, c2)) in mine {
+            self.links.remove(&k);
+            self.links.remove(&(j, c2));
+            self.nodes[j].handle_closed(now, c2, "connection reset by peer");
+        }
+        self.pump();
+    }
+}
+
+pub(super) fn log() -> Log {
     Rc::new(RefCell::new(Vec::new()))
 }
 
-fn sink(n: &mut Node, l: &Log) -> PortId {
+pub(super) fn sink(n: &mut Node, l: &Log) -> PortId {
     let l = l.clone();
     n.port_with(move |_, m| {
         l.borrow_mut().push(crate::value::msg_to_string(&m));
@@ -481,4 +516,38 @@ fn handshake_timeout_closes_silent_connection() {
     assert_eq!(w.nodes[0].conn_count(), 1);
     w.advance(Duration::from_secs(2));
     assert_eq!(w.nodes[0].conn_count(), 0);
+}
+
+#[test]
+fn failing_handshake_still_sends_our_auth_line_first() {
+    // The peer's greeting and (bad) auth line arrive in one read: we must
+    // still send our auth line before closing, so the peer learns the reason.
+    let mut w = Wire::new();
+    w.add("10.0.0.1:4040", &[("nodeid", "A"), ("secret", "right")]);
+    let now = w.now;
+    let cfg_b = crate::wire::HandshakeConfig::new("B", Some(b"wrong"));
+    let mut b = crate::wire::Handshake::new(&cfg_b, [7; 66], None);
+    let c = w.nodes[0].handle_accept(now, Transport::Tcp, None);
+    let greeting_a = w.nodes[0].poll_transmit().unwrap().data;
+    let ev = b.receive(&greeting_a).unwrap();
+    let auth_b = ev
+        .iter()
+        .find_map(|e| match e {
+            crate::wire::HsEvent::Send(x) => Some(x.clone()),
+            _ => None,
+        })
+        .unwrap();
+    let mut both = b.greeting().to_vec();
+    both.extend_from_slice(&auth_b);
+    w.nodes[0].handle_data(now, c, &both);
+    let t = w.nodes[0]
+        .poll_transmit()
+        .expect("our auth line goes out before the close");
+    assert!(t.text);
+    let err = b.receive(&t.data).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "authentication failure/shared secret mismatch"
+    );
+    assert_eq!(w.nodes[0].poll_action(), Some(Action::Close { conn: c }));
 }

@@ -52,6 +52,8 @@ pub(crate) enum NetTimer {
     ConnectDeadline(Str),
     /// Seed maintenance round.
     Seeds,
+    /// Global nodes: reconnect the global nodes that are down.
+    Keepalive,
 }
 
 /// A connect attempt in progress.
@@ -76,6 +78,11 @@ pub(crate) struct Peer {
     queued_bytes: usize,
     /// The established connection.
     up: Option<ConnId>,
+    /// Reached through this route node instead (bind-less nodes).
+    via: Option<Str>,
+    /// Its packets reach us through this route node (may differ from `via`
+    /// when both sides started talking at once).
+    via_in: Option<Str>,
     attempt: Option<Attempt>,
     /// A failure is already scheduled on the run queue.
     failing: bool,
@@ -120,9 +127,18 @@ impl Node {
     /// Sends a packet `[port, msg…]` to another node: at once if connected,
     /// else queued (bounded by `max_queue` bytes) while connecting.
     pub(super) fn send_remote(&mut self, node: &str, port: &str, msg: Msg) {
-        if let Some(conn) = self.peers.map.get(node).and_then(|p| p.up) {
-            self.conn_send(conn, port, &msg);
-            return;
+        match self.peers.map.get(node) {
+            Some(Peer { up: Some(conn), .. }) => {
+                let conn = *conn;
+                self.conn_send(conn, port, &msg);
+                return;
+            }
+            Some(Peer { via: Some(via), .. }) => {
+                let via = via.clone();
+                self.send_routed(&via, node, port, msg);
+                return;
+            }
+            _ => {}
         }
         let max = self.net.as_ref().map_or(usize::MAX, |n| n.max_queue);
         let size = estimate(&msg);
@@ -157,18 +173,33 @@ impl Node {
     }
 
     /// Starts connecting to `node` unless connected or already trying.
+    /// Addresses come from the address book (seeds, `add_node_addresses`),
+    /// a global node's merged `'l` family, or — on other nodes — a `g_find`
+    /// to the master (spec §4.5).
     pub(crate) fn connect(&mut self, node: &str) {
         let peer = self.peers.get_or_create(node);
-        if peer.up.is_some() || peer.attempt.is_some() || peer.failing {
+        if peer.up.is_some() || peer.via.is_some() || peer.attempt.is_some() || peer.failing {
             return;
         }
         let Some(net) = self.net.as_ref() else {
             self.schedule_failure(node, "node not configured");
             return;
         };
-        let (monitor_timeout, connect_interval) = (net.monitor_timeout, net.connect_interval);
-        let addrs = self.peers.addrs.get(node).cloned().unwrap_or_default();
-        if addrs.is_empty() {
+        let monitor_timeout = net.monitor_timeout;
+        if let Some(via) = self.global_route(node) {
+            if via != node && self.peer_is_up(&via) || via == self.id {
+                self.route_up(node, &via);
+                return;
+            }
+        }
+        let mut addrs = self.peers.addrs.get(node).cloned().unwrap_or_default();
+        for a in self.global_addresses(node).unwrap_or_default() {
+            if !addrs.contains(&a) {
+                addrs.push(a);
+            }
+        }
+        let ask_master = addrs.is_empty() && !self.is_global();
+        if addrs.is_empty() && !ask_master {
             self.schedule_failure(node, "no known address");
             return;
         }
@@ -179,7 +210,6 @@ impl Node {
             self.now + monitor_timeout,
             TimerAction::Net(NetTimer::ConnectDeadline(crate::value::str(node))),
         );
-        let _ = connect_interval;
         self.peers.get_or_create(node).attempt = Some(Attempt {
             addrs,
             next: 0,
@@ -188,7 +218,51 @@ impl Node {
             step: None,
             deadline,
         });
-        self.try_next_addr(node);
+        if ask_master {
+            self.g_find(node);
+        } else {
+            self.try_next_addr(node);
+        }
+    }
+
+    /// The master answered a `g_find`: try those addresses, or the route
+    /// (extension) for a bind-less node.
+    pub(super) fn found_addresses(&mut self, node: &str, addrs: Vec<String>, route: Option<Str>) {
+        let Some(att) = self
+            .peers
+            .map
+            .get_mut(node)
+            .and_then(|p| p.attempt.as_mut())
+        else {
+            return;
+        };
+        if addrs.is_empty() && att.addrs.is_empty() {
+            if let Some(via) = route.filter(|v| v.as_str() != node) {
+                self.route_up(node, &via);
+                return;
+            }
+        }
+        let Some(att) = self
+            .peers
+            .map
+            .get_mut(node)
+            .and_then(|p| p.attempt.as_mut())
+        else {
+            return;
+        };
+        for a in addrs {
+            if !att.addrs.contains(&a) {
+                att.addrs.push(a);
+            }
+        }
+        if !att.pending.is_empty() || att.step.is_some() {
+            return; // already working through the list
+        }
+        if att.next < att.addrs.len() {
+            self.try_next_addr(node);
+        } else {
+            self.transport_error(node, "no known address");
+        }
     }
 
     /// The spacing between addresses (spec §7.1).
@@ -325,6 +399,7 @@ impl Node {
                 }
             }
             NetTimer::Seeds => self.seed_round(),
+            NetTimer::Keepalive => self.keepalive_all(),
         }
     }
 
@@ -343,6 +418,11 @@ impl Node {
                 }
                 self.transport_error(peer, "switched connections");
             }
+        } else if self.is_routed(peer) {
+            // A direct connection replaces a route; packets may still be in
+            // flight on the old path, so the switch fires monitors (as Perl's
+            // "switched connections" does).
+            self.transport_error(peer, "switched connections");
         }
         self.end_attempt(peer, Some(conn));
         let p = self.peers.get_or_create(peer);
@@ -357,6 +437,47 @@ impl Node {
         self.seed_node_up(conn, peer);
         self.emit_node_event(peer, true, &Reason::normal());
         true
+    }
+
+    /// `node` is reachable through the route node `via`: flush its queue.
+    pub(super) fn route_up(&mut self, node: &str, via: &str) {
+        self.end_attempt(node, None);
+        let p = self.peers.get_or_create(node);
+        if p.up.is_some() {
+            return;
+        }
+        p.via = Some(crate::value::str(via));
+        p.failing = false;
+        let queue = std::mem::take(&mut p.queue);
+        p.queued_bytes = 0;
+        tracing::info!("node {node} is up (routed via {via})");
+        for (port, msg) in queue {
+            self.send_routed(via, node, &port, msg);
+        }
+        let n = crate::value::str(node);
+        self.emit_node_event(&n, true, &Reason::normal());
+    }
+
+    /// A packet from `node` came through `via`: answer the same way, unless
+    /// we have a direct connection.
+    pub(super) fn learn_route(&mut self, node: &str, via: &str) {
+        if node == self.id.as_str() {
+            return;
+        }
+        let p = self.peers.get_or_create(node);
+        p.via_in = Some(crate::value::str(via));
+        if p.up.is_some() || p.via.is_some() {
+            return;
+        }
+        self.route_up(node, via);
+    }
+
+    /// True if packets for or from `node` travel through a route node.
+    pub(super) fn is_routed(&self, node: &str) -> bool {
+        self.peers
+            .map
+            .get(node)
+            .is_some_and(|p| p.up.is_none() && p.via.is_some())
     }
 
     /// Forgets a connection without blaming anyone.
@@ -392,7 +513,7 @@ impl Node {
         let Some(mut peer) = self.peers.map.remove(node) else {
             return;
         };
-        let was_up = peer.up.is_some();
+        let was_up = peer.up.is_some() || peer.via.is_some();
         if let Some(c) = peer.up.take() {
             if self.conns.remove(&c).is_some() {
                 self.actions.push_back(Action::Close { conn: c });
@@ -418,6 +539,23 @@ impl Node {
         if was_up {
             self.seed_node_down(node);
             self.emit_node_event(node, false, &reason);
+            // As a route node: tell both ends of every route through us.
+            self.route_node_down(node, text);
+            // Nodes we reached, or that reached us, through this one are
+            // lost too: both directions of a routed pair share one fate.
+            let routed: Vec<Str> = self
+                .peers
+                .map
+                .iter()
+                .filter(|(_, p)| {
+                    p.up.is_none()
+                        && (p.via.as_deref() == Some(node) || p.via_in.as_deref() == Some(node))
+                })
+                .map(|(k, _)| k.clone())
+                .collect();
+            for r in routed {
+                self.transport_error(&r, &format!("route via {node} lost: {text}"));
+            }
         }
     }
 
@@ -473,7 +611,7 @@ impl Node {
                     let connected = match n.peers.map.get_mut(&s2) {
                         Some(peer) => {
                             peer.rmon.remove(&p2);
-                            peer.up.is_some()
+                            peer.up.is_some() || peer.via.is_some()
                         }
                         None => false,
                     };
@@ -527,15 +665,6 @@ impl Node {
         }
     }
 
-    /// Requests of the global protocol (`g_*`). This node runs no global
-    /// service, so they are refused with a log line.
-    pub(super) fn global_request(&mut self, tag: &str, _msg: Msg) {
-        tracing::warn!(
-            "error processing node message from {}: {tag}: this node does not run the global service",
-            self.src_node()
-        );
-    }
-
     /// Whether requests from `node` may run functions here (all
     /// authenticated peers are trusted).
     pub(super) fn peer_trusted(&self, _node: &str) -> bool {
@@ -571,7 +700,10 @@ impl Node {
         if node == self.id.as_str() {
             return Some(true);
         }
-        self.peers.map.get(node).map(|p| p.up.is_some())
+        self.peers
+            .map
+            .get(node)
+            .map(|p| p.up.is_some() || p.via.is_some())
     }
 
     /// The IDs of all connected nodes (without this one).
@@ -601,6 +733,7 @@ impl Node {
     }
 
     fn emit_node_event(&mut self, node: &str, up: bool, reason: &Reason) {
+        self.db_node_event(node, up);
         let cbs: Vec<NodeMonCallback> = self
             .peers
             .node_mons

@@ -80,6 +80,7 @@ impl Node {
                 }
             }
             "mon1" | "mon0" | "kil0" | "kil1" => self.monitor_request(&tag, msg),
+            "aemp_route" | "aemp_routed" | "aemp_unroute" => self.route_request(&tag, msg),
             "AnyEvent::MP::_spawn" => {
                 if self.refuse_remote_execution(&tag) {
                     return;
@@ -100,7 +101,7 @@ impl Node {
                     ),
                 }
             }
-            t if t.starts_with("g_") => self.global_request(&tag, msg),
+            t if t.starts_with("g_") => self.db_request(&tag, msg),
             name => {
                 if self.refuse_remote_execution(name) {
                     return;

@@ -90,8 +90,9 @@ impl Node {
         self.seeds.timer = None;
         for i in 0..self.seeds.list.len() {
             let addr = self.seeds.list[i].addr.clone();
-            if self.listeners.contains(&addr) {
+            if self.listeners.contains(&addr) && !self.seeds.list[i].is_self {
                 self.seeds.list[i].is_self = true;
+                self.become_global();
             }
             if self.seed_up(&self.seeds.list[i]) {
                 continue;
@@ -124,6 +125,9 @@ impl Node {
         };
         if *id == self.id {
             s.is_self = true;
+            s.node = Some(id.clone());
+            self.become_global();
+            return;
         }
         s.node = Some(id.clone());
         // The node that answered at a seed address listens there.
@@ -139,6 +143,16 @@ impl Node {
             if let Some(s) = self.seeds.list.get_mut(i) {
                 s.node = Some(node.clone());
             }
+        }
+        // Every time a connection to a seed node comes up, make sure it runs
+        // the global service (an empty `g_slave`, as Perl does).
+        if self
+            .seeds
+            .list
+            .iter()
+            .any(|s| s.node.as_deref() == Some(node.as_str()) && !s.is_self)
+        {
+            self.snd(node, vec![crate::value::Value::from("g_slave")]);
         }
     }
 
@@ -156,13 +170,18 @@ impl Node {
         if s.conn == Some(conn) {
             s.conn = None;
         }
+        let mut myself = false;
         if let Some(p) = peer {
             s.node = Some(crate::value::str(p));
-            if p == self.id.as_str() {
+            if p == self.id.as_str() && !s.is_self {
                 s.is_self = true;
+                myself = true;
             }
         }
         tracing::debug!("seed {}: {reason}", s.addr);
+        if myself {
+            self.become_global();
+        }
         if self.seeds.timer.is_none() {
             self.restart_seed_cycle(self.seeds.delay.max(Duration::from_millis(1200)));
         }

@@ -181,6 +181,7 @@ pub struct Handshake {
     s_framing: Framing,
     peer_greeting: Option<PeerGreeting>,
     error: Option<HandshakeError>,
+    unsent: Vec<u8>,
 }
 
 impl Handshake {
@@ -236,6 +237,7 @@ impl Handshake {
             s_framing: Framing::Cbor,
             peer_greeting: None,
             error: None,
+            unsent: Vec::new(),
         }
     }
 
@@ -273,10 +275,24 @@ impl Handshake {
         match self.process(&mut ev) {
             Ok(()) => Ok(ev),
             Err(e) => {
+                // Keep what we produced before failing (our auth line): the
+                // caller should still send it, so the peer learns the reason.
+                for x in ev {
+                    if let HsEvent::Send(bytes) = x {
+                        self.unsent.extend_from_slice(&bytes);
+                    }
+                }
                 self.error = Some(e.clone());
                 Err(e)
             }
         }
+    }
+
+    /// Bytes produced by the `receive` call that failed (e.g. our auth
+    /// line, when the peer's greeting and its bad auth line arrived
+    /// together). Send them before closing.
+    pub fn take_unsent(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.unsent)
     }
 
     /// Tells the handshake that TLS is up (after [`HsEvent::StartTls`]):

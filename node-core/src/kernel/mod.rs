@@ -545,6 +545,19 @@ impl Node {
         Ok(())
     }
 
+    /// Asks `node` to evaluate Perl code (`eval_on`): sends
+    /// `["", "eval", code, reply…]`. Only Perl nodes evaluate it; with a
+    /// non-empty `reply` (a port, then extra values) the node answers
+    /// `[reply…, "$@", results…]` — the error string first, empty on success.
+    /// aemp-rs nodes answer with an error ("eval is not supported …").
+    pub fn eval_on(&mut self, node: &str, code: &str, reply: Msg) {
+        let mut m = Vec::with_capacity(reply.len() + 2);
+        m.push(Value::from("eval"));
+        m.push(Value::from(code));
+        m.extend(reply);
+        self.snd(crate::id::node_of(node), m);
+    }
+
     // ---------------------------------------------------------------------- kil
 
     /// Kills `port` with `reason` (empty = normal kill). Always deferred: no

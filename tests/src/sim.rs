@@ -149,6 +149,8 @@ struct Host {
     hostname: String,
     /// Bumped at every restart: events for an older incarnation are stale.
     incarnation: u32,
+    /// No listener: nobody can connect to it (see [`Sim::add_bindless_node`]).
+    bindless: bool,
     /// Dead and silent (connects get no answer).
     black_hole: bool,
     /// The pending wake-up: (time, event sequence number).
@@ -325,6 +327,11 @@ impl Sim {
         self.hosts[i].addr.clone()
     }
 
+    /// True if node `i` was added with [`Sim::add_bindless_node`].
+    pub fn is_bindless(&self, i: NodeIdx) -> bool {
+        self.hosts[i].bindless
+    }
+
     /// True if node `i` is running.
     pub fn is_alive(&self, i: NodeIdx) -> bool {
         self.hosts[i].node.is_some()
@@ -417,6 +424,35 @@ impl Sim {
             args,
             hostname: format!("simhost{i}"),
             incarnation: 0,
+            bindless: false,
+            black_hole: false,
+            wake: None,
+        });
+        self.start(i);
+        i
+    }
+
+    /// Adds and starts a *bind-less* node (no listener, `binds` set to
+    /// `[]`, like a browser page or a native node with empty `binds`): it
+    /// can only connect out, and others reach it through its master (see
+    /// `docs/routing.md`). Its [`Sim::addr`] is a fake peer address that
+    /// nobody can connect to.
+    pub fn add_bindless_node(&mut self, args: serde_json::Value) -> NodeIdx {
+        let i = self.hosts.len();
+        let addr = format!("10.1.{}.{}:0", i / 250, i % 250 + 1);
+        let mut args = match args {
+            serde_json::Value::Object(m) => m,
+            serde_json::Value::Null => JsonMap::new(),
+            other => panic!("add_bindless_node: arguments must be a JSON object, got {other}"),
+        };
+        args.insert("binds".into(), serde_json::json!([]));
+        self.hosts.push(Host {
+            node: None,
+            addr,
+            args,
+            hostname: format!("simhost{i}"),
+            incarnation: 0,
+            bindless: true,
             black_hole: false,
             wake: None,
         });
@@ -434,7 +470,9 @@ impl Sim {
         node.set_now(self.now);
         node.configure(&cfg, &host.hostname)
             .unwrap_or_else(|e| panic!("node {i}: configure failed: {e}"));
-        node.set_listeners(vec![host.addr.clone()]);
+        if !host.bindless {
+            node.set_listeners(vec![host.addr.clone()]);
+        }
         host.node = Some(node);
         host.black_hole = false;
         host.wake = None;

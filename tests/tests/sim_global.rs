@@ -20,9 +20,11 @@
 //!   everywhere;
 //! * (b) that merged database is exactly the union of the live nodes' local
 //!   databases: same families and subkeys; a single-owner value is the
-//!   owner's; a subkey set by several owners holds one of their values
-//!   (owner wins, which owner is unspecified — and may differ between
-//!   globals, as in Perl; counted, not asserted);
+//!   owner's. A subkey ever set by several nodes is only checked for
+//!   presence: Perl 2.02's replacement rule can leave a value no owner
+//!   holds (core bug, see `stale_value_after_shared_key_delete`; counted,
+//!   and checked with `AEMP_SIM_STRICT_VALUES=1`); which owner's value is
+//!   visible may also differ between globals, as in Perl (counted);
 //! * (c) every live `db_mon` subscriber got at least one call, the `db` of
 //!   its last call equals the mirror rebuilt from the added/changed/deleted
 //!   deltas (checked after *every* call), and both equal its master's view
@@ -30,6 +32,9 @@
 //!
 //! `AEMP_SIM_SEED=n` runs only seed `n` (add `AEMP_SIM_TRACE=1` for an
 //! event trace); `AEMP_SIM_SEEDS=n` changes the number of seeds.
+//! Non-vacuity: with 20 or more seeds every kind of fault, re-homing,
+//! multi-owner subkeys and `db_mon` deletes must have occurred; every seed
+//! must end with at least three user subkeys.
 //!
 //! A second, scripted test: two bind-less leaves on different globals
 //! exchange messages and monitors through their masters, and a `db_reg` on
@@ -541,6 +546,13 @@ fn expected(w: &World) -> Owners {
     out
 }
 
+/// `AEMP_SIM_STRICT_VALUES=1`: also require that a subkey ever set by
+/// several nodes holds a value one of its current owners holds (fails
+/// until the core bug of `stale_value_after_shared_key_delete` is fixed).
+fn strict_values() -> bool {
+    std::env::var_os("AEMP_SIM_STRICT_VALUES").is_some()
+}
+
 /// Everything that must hold once the network has converged.
 fn converged(w: &World) -> Result<(), String> {
     let sim = &w.sim;
@@ -599,7 +611,7 @@ fn converged(w: &World) -> Result<(), String> {
             }
             for (k, owners) in ekeys {
                 let Some(v) = fam.get(k) else { continue };
-                if w.ever_shared(f, k) {
+                if w.ever_shared(f, k) && !strict_values() {
                     // Perl 2.02's g_upd may leave a value nobody holds any
                     // more (see `stale_value_after_shared_key_delete`):
                     // only the subkey set is checked; staleness is counted.
@@ -1047,13 +1059,13 @@ fn bindless_leaves_on_different_globals_route_and_share_the_db() {
 ///
 /// Only `l2` holds k (=1), yet g0 shows 2 for good (and so does every
 /// `db_mon` mirror attached to g0), contradicting the documented model
-/// ("the visible value is one of them"). The random test above found it
-/// (seeds 0, 14, 25, 34, 61, 75, 99 before it stopped checking the values
-/// of subkeys ever set by several nodes).
+/// ("the visible value is one of them"). The random test above found it:
+/// `AEMP_SIM_STRICT_VALUES=1` fails seeds 0, 14, 25, 34, 61, 75, 99.
 ///
-/// A wire-compatible fix: when a slave's delete makes the value *our
-/// slaves* contribute change (another slave's value replaces it), put the
-/// key in the broadcast `set` even if the merged value is unchanged.
+/// A wire-compatible fix (tried: this test and all 100 seeds pass strict,
+/// 0 stale values): when a slave's delete is replaced by another slave's
+/// value, put the key in the `g_upd` broadcast to the other globals even
+/// if the merged value is unchanged (subscribers need no `g_chg2` then).
 #[test]
 #[ignore = "core bug: stale value after a shared key is deleted (Perl 2.02 g_upd)"]
 fn stale_value_after_shared_key_delete() {

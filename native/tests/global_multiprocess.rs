@@ -407,17 +407,26 @@ fn db_reg_is_seen_across_globals_survives_rehoming_and_dies_with_the_port() {
     // entries come back on every surviving global.
     let m = master(&la).unwrap();
     let dead = gid.iter().position(|x| *x == m).unwrap();
+    let killed = Instant::now();
     g[dead].kill();
     wait_until("leafA re-homes", || {
         master(&la).is_some_and(|x| x != m && gid.contains(&x))
     });
     let new_master = master(&la).unwrap();
-    eprintln!("leafA: master {m} killed, re-homed to {new_master}");
+    let rehomed = killed.elapsed();
+    let mut back = Duration::ZERO;
     for (i, w) in ow.iter_mut().enumerate() {
         if i != dead {
-            w.wait("leafA's entries after the re-homing", has_both);
+            // `t`: the call that re-added them (or the original add, if
+            // the purge has not happened yet: then the time is 0).
+            let t = w.wait("leafA's entries after the re-homing", has_both);
+            back = back.max(t.saturating_duration_since(killed));
         }
     }
+    eprintln!(
+        "leafA: master {m} SIGKILLed, re-homed to {new_master} within {rehomed:?} \
+         (polled); entries present on the survivors {back:?} after the kill"
+    );
     cw.wait("leafA's entries after the re-homing", has_both);
     wait_until("leafC attached to a live global", || {
         master(&lc).is_some_and(|x| x != m)

@@ -50,11 +50,14 @@ fn main() -> ExitCode {
     let mut erlang = false;
     let mut ws = false;
     let mut server_mode = false;
-    for a in &args {
+    let mut only: Option<String> = None;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
         match a.as_str() {
             "server" => server_mode = true,
             "--erlang" => erlang = true,
             "--ws" => ws = true,
+            "--only" => only = it.next().cloned(),
             "-h" | "--help" => {
                 println!(
                     "usage: aemp-bench [--erlang] [--ws]   (aemp-bench server: the peer process)"
@@ -71,7 +74,7 @@ fn main() -> ExitCode {
         server();
         return ExitCode::SUCCESS;
     }
-    match client(erlang, ws) {
+    match client(erlang, ws, only.as_deref()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("aemp-bench: {e}");
@@ -159,7 +162,7 @@ fn server() {
 
 // ------------------------------------------------------------------ client
 
-fn client(erlang: bool, ws: bool) -> Result<(), String> {
+fn client(erlang: bool, ws: bool, only: Option<&str>) -> Result<(), String> {
     let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
     let mut child = Command::new(exe)
         .arg("server")
@@ -188,18 +191,33 @@ fn client(erlang: bool, ws: bool) -> Result<(), String> {
     rt.handle()
         .exec(move |n| n.add_node_addresses(&srv_node, vec![addr]));
 
-    let rtt = remote_rtt(&rt, &echo);
-    println!("remote_rtt_us {rtt:.2}");
-    let stream = remote_stream(&rt, &echo);
-    println!("remote_stream_msgs_per_s {stream:.1}");
-    let local = local_send(&rt);
-    println!("local_send_msgs_per_s {local:.1}");
+    // `--only` (for profiling) runs one figure; the warm-up ping-pongs
+    // always run, they bring the connection up.
+    let want = |k: &str| only.is_none_or(|o| o == k);
+    let rtt = remote_rtt(&rt, &echo, if want("rtt") { RTTS } else { 0 });
+    if want("rtt") {
+        println!("remote_rtt_us {rtt:.2}");
+    }
+    let stream = if want("stream") {
+        let s = remote_stream(&rt, &echo);
+        println!("remote_stream_msgs_per_s {s:.1}");
+        s
+    } else {
+        0.0
+    };
+    let local = if want("local") {
+        let l = local_send(&rt);
+        println!("local_send_msgs_per_s {l:.1}");
+        l
+    } else {
+        0.0
+    };
 
     drop(rt);
     drop(child.stdin.take());
     let _ = child.wait();
 
-    if erlang {
+    if erlang && only.is_none() {
         let theirs = run_erlang()?;
         let get = |k: &str| {
             theirs
@@ -234,7 +252,7 @@ fn wait<T>(rx: std::sync::mpsc::Receiver<T>, what: &str) -> T {
 
 /// Sequential ping-pongs driven from a port on the client node: each pong
 /// sends the next ping. Mean microseconds per round trip.
-fn remote_rtt(rt: &NodeRuntime, echo: &str) -> f64 {
+fn remote_rtt(rt: &NodeRuntime, echo: &str, rtts: u64) -> f64 {
     let (tx, rx) = channel();
     let echo = echo.to_string();
     rt.handle().exec(move |n| {
@@ -245,7 +263,8 @@ fn remote_rtt(rt: &NodeRuntime, echo: &str) -> f64 {
             let i = int(m.first());
             if i == WARMUP {
                 *t0.borrow_mut() = Instant::now();
-            } else if i == WARMUP + RTTS {
+            }
+            if i == WARMUP + rtts {
                 let _ = tx.send(t0.borrow().elapsed());
                 return Ok(());
             }
@@ -256,7 +275,7 @@ fn remote_rtt(rt: &NodeRuntime, echo: &str) -> f64 {
         n.snd(&echo, ping(&me, 1));
     });
     let dt = wait(rx, "remote_rtt_us");
-    dt.as_secs_f64() * 1e6 / RTTS as f64
+    dt.as_secs_f64() * 1e6 / rtts.max(1) as f64
 }
 
 fn ping(me: &str, i: u64) -> Vec<Value> {

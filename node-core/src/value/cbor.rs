@@ -145,7 +145,7 @@ fn decode_at(d: &mut Decoder<'_>, depth: usize) -> Result<Value, CborError> {
             }
             Value::Bytes(v)
         }
-        Type::String => Value::Text(Str::new(d.str()?)),
+        Type::String => Value::Text(super::str(d.str()?)),
         Type::StringIndef => {
             let mut s = String::new();
             for chunk in d.str_iter()? {

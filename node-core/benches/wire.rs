@@ -3,20 +3,47 @@
 //! `["msg", i, "payload"]` to a counting port on the other. Prints the
 //! nanoseconds per message spent in the sending kernel (snd + encoding +
 //! `poll_transmit`) and in the receiving kernel (`handle_data` + decoding +
-//! delivery), best of three runs. A deterministic companion to the
-//! two-process `aemp-bench` for judging hot-path changes.
+//! delivery), best of three runs. Time is the thread's CPU time (on Linux),
+//! so a busy machine disturbs the figures less. A deterministic companion
+//! to the two-process `aemp-bench` for judging hot-path changes.
 //!
 //! Run: `cargo bench -p aemp-core --bench wire`.
 
 use std::cell::Cell;
 use std::hint::black_box;
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aemp_core::config::{effective_config, JsonMap};
 use aemp_core::{Action, Node, Time, Value};
 
 const BATCH: u64 = 1000;
+
+/// CPU time of the calling thread (wall-clock time where unsupported).
+#[cfg(target_os = "linux")]
+fn cpu_now() -> Duration {
+    #[repr(C)]
+    struct Timespec {
+        sec: i64,
+        nsec: i64,
+    }
+    extern "C" {
+        fn clock_gettime(clock: i32, ts: *mut Timespec) -> i32;
+    }
+    const CLOCK_THREAD_CPUTIME_ID: i32 = 3;
+    let mut ts = Timespec { sec: 0, nsec: 0 };
+    // SAFETY: clock_gettime writes one timespec into the valid pointer.
+    let r = unsafe { clock_gettime(CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    assert_eq!(r, 0, "clock_gettime");
+    Duration::new(ts.sec as u64, ts.nsec as u32)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn cpu_now() -> Duration {
+    use std::sync::OnceLock;
+    static T0: OnceLock<std::time::Instant> = OnceLock::new();
+    T0.get_or_init(std::time::Instant::now).elapsed()
+}
 
 fn node(id: &str, seed: u8) -> Node {
     let mut m = JsonMap::new();
@@ -71,7 +98,7 @@ fn run(total: u64) -> (f64, f64) {
     let (mut ta, mut tb) = (Duration::ZERO, Duration::ZERO);
     let mut sent = 0;
     while sent < total {
-        let t0 = Instant::now();
+        let t0 = cpu_now();
         for i in 0..BATCH {
             a.snd(
                 &sink,
@@ -87,12 +114,12 @@ fn run(total: u64) -> (f64, f64) {
         while let Some(t) = a.poll_transmit() {
             data.push(t.data);
         }
-        let t1 = Instant::now();
+        let t1 = cpu_now();
         for d in data {
             b.handle_data(now, cb, &d);
         }
         while b.poll(now) {}
-        let t2 = Instant::now();
+        let t2 = cpu_now();
         ta += t1 - t0;
         tb += t2 - t1;
         sent += BATCH;

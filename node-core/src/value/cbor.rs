@@ -113,6 +113,61 @@ pub fn decode_value(d: &mut Decoder<'_>) -> Result<Value, CborError> {
     Ok(v)
 }
 
+/// Decodes the first CBOR item of `bytes` if it is an array, as its first
+/// element and a vector of the others, plus the number of bytes it
+/// occupied; `Ok(None)` if the item is not an array. This is how packets
+/// `[port, msg…]` arrive: the message vector is allocated once, at its
+/// final size, and never shifted.
+///
+/// ```
+/// # use aemp_core::{value::cbor, Value};
+/// let b = cbor::to_vec(&Value::Array(vec![Value::from("p"), Value::Int(1)]));
+/// let (first, rest, used) = cbor::decode_split_prefix(&b).unwrap().unwrap();
+/// assert_eq!((first, rest, used), (Some(Value::from("p")), vec![Value::Int(1)], b.len()));
+/// assert_eq!(cbor::decode_split_prefix(&[0x01]), Ok(None));
+/// ```
+#[allow(clippy::type_complexity)]
+pub fn decode_split_prefix(
+    bytes: &[u8],
+) -> Result<Option<(Option<Value>, Vec<Value>, usize)>, CborError> {
+    let mut r = Reader { b: bytes, p: 0 };
+    let mut ib = r.byte()?;
+    while ib >> 5 == 6 {
+        r.arg(ib)?;
+        ib = r.byte()?;
+    }
+    if ib >> 5 != 4 {
+        return Ok(None);
+    }
+    let (first, rest) = if ib & 31 == 31 {
+        let mut first = None;
+        let mut rest = Vec::new();
+        while r.peek()? != 0xff {
+            let v = decode_at(&mut r, 1)?;
+            if first.is_none() {
+                first = Some(v);
+            } else {
+                rest.push(v);
+            }
+        }
+        r.p += 1;
+        (first, rest)
+    } else {
+        let n = r.arg(ib)?;
+        if n == 0 {
+            (None, Vec::new())
+        } else {
+            let first = decode_at(&mut r, 1)?;
+            let mut rest = Vec::with_capacity((n - 1).min(r.remaining() as u64) as usize);
+            for _ in 1..n {
+                rest.push(decode_at(&mut r, 1)?);
+            }
+            (Some(first), rest)
+        }
+    };
+    Ok(Some((first, rest, r.p)))
+}
+
 /// The decoder proper: a cursor over the input. (Hand-written rather than
 /// minicbor's `Decoder`, which classifies every item twice; this is the
 /// receive hot path.)

@@ -63,6 +63,7 @@ mod request;
 mod route;
 mod seeds;
 mod timer;
+pub(crate) mod trust;
 
 pub use conn::{Action, ConnId, Transmit, Transport};
 pub use db::{DbChange, DbFamily};
@@ -70,6 +71,7 @@ pub use error::Error;
 pub use guard::Guard;
 pub use reason::Reason;
 pub use registry::NodeFn;
+pub use trust::{is_untrusted_id, UNTRUSTED_PREFIX};
 
 use std::any::Any;
 use std::cell::RefCell;
@@ -204,6 +206,8 @@ pub struct Node {
     current: Option<Str>,
     src: Option<Str>,
     secure: bool,
+    /// This node is an untrusted (web) node.
+    untrusted_self: bool,
     configured: bool,
     limits: Limits,
     net: Option<conn::NetConfig>,
@@ -258,6 +262,7 @@ impl Node {
             current: None,
             src: None,
             secure: false,
+            untrusted_self: false,
             configured: false,
             limits: Limits::default(),
             net: None,

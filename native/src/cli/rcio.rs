@@ -13,7 +13,6 @@ use super::CliError;
 pub struct RcState {
     path: Option<PathBuf>,
     rc: Option<RcFile>,
-    exists: bool,
     dirty: bool,
 }
 
@@ -23,7 +22,6 @@ impl RcState {
         RcState {
             path: aemp::rc_path(),
             rc: None,
-            exists: false,
             dirty: false,
         }
     }
@@ -36,23 +34,15 @@ impl RcState {
         })
     }
 
-    /// True if the rc file existed when it was loaded.
-    pub fn exists(&mut self) -> Result<bool, CliError> {
-        self.get()?;
-        Ok(self.exists)
-    }
-
     /// The configuration, loading it on first use. A missing file (or one
     /// holding only whitespace) is the empty configuration; an unreadable
     /// or unparsable one is an error, so it is never overwritten.
     pub fn get(&mut self) -> Result<&RcFile, CliError> {
         if self.rc.is_none() {
-            let (rc, exists) = match &self.path {
-                None => (RcFile::empty(), false),
+            self.rc = Some(match &self.path {
+                None => RcFile::empty(),
                 Some(p) => load(p)?,
-            };
-            self.rc = Some(rc);
-            self.exists = exists;
+            });
         }
         Ok(self.rc.as_ref().expect("just loaded"))
     }
@@ -79,15 +69,14 @@ impl RcState {
         write_atomic(&path, &text)
             .map_err(|e| CliError::runtime(format!("{}: cannot write: {e}", path.display())))?;
         self.dirty = false;
-        self.exists = true;
         Ok(())
     }
 }
 
-fn load(path: &Path) -> Result<(RcFile, bool), CliError> {
+fn load(path: &Path) -> Result<RcFile, CliError> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((RcFile::empty(), false)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(RcFile::empty()),
         Err(e) => {
             return Err(CliError::runtime(format!(
                 "{}: cannot read the rc file: {e} (not touching it)",
@@ -96,8 +85,8 @@ fn load(path: &Path) -> Result<(RcFile, bool), CliError> {
         }
     };
     match RcFile::parse(&text) {
-        Ok(rc) => Ok((rc, true)),
-        Err(ConfigError::RcEmpty) if text.trim().is_empty() => Ok((RcFile::empty(), true)),
+        Ok(rc) => Ok(rc),
+        Err(ConfigError::RcEmpty) if text.trim().is_empty() => Ok(RcFile::empty()),
         Err(e) => Err(CliError::runtime(format!(
             "{}: {e} (fix or remove the file; not touching it)",
             path.display()

@@ -8,9 +8,8 @@ use serde_json::{json, Value};
 
 use super::{CliError, Session};
 
-/// Runs a node. Without arguments: a local seed on 127.0.0.1:4040; a
-/// missing secret is then generated and stored in the rc file (also when
-/// there is no rc file at all).
+/// Runs a node. Without arguments: a local seed on 127.0.0.1:4040. A
+/// missing secret is generated and stored in the rc file.
 pub fn run(sess: &mut Session, argv: &[Value]) -> Result<ExitCode, CliError> {
     let defaults = argv.is_empty();
     let (profile, args) = if defaults {
@@ -23,36 +22,35 @@ pub fn run(sess: &mut Session, argv: &[Value]) -> Result<ExitCode, CliError> {
     };
     let host = aemp::hostname();
     // Reads the rc file; an unreadable one is an error here.
-    let rc_exists = sess.rc.exists()?;
+    sess.rc.get()?;
     let mut cfg = aemp::load_config(profile.as_deref(), &args, &host)
         .map_err(|e| CliError::usage(format!("run: {e}")))?;
-    if matches!(cfg.secret(), Ok(None)) {
-        if defaults || !rc_exists {
-            let s = aemp::generate_secret();
-            sess.rc
-                .get_mut()?
-                .set(&Target::Global, "secret", Value::String(s.clone()));
-            match sess.rc.save() {
-                Ok(()) => eprintln!(
-                    "aemp run: no secret was configured; generated one and stored it in {} \
-                     (other nodes need the same secret: `aemp setsecret {s}`)",
-                    sess.rc
-                        .path()
-                        .map(|p| p.display().to_string())
-                        .unwrap_or_default()
-                ),
-                Err(e) => eprintln!(
-                    "aemp run: no secret configured; using the generated secret {s} for this \
-                     run only ({}; other nodes need `secret {s}`)",
-                    e.msg
-                ),
-            }
-            cfg.set("secret", json!(s));
-        } else {
-            tracing::warn!(
-                "no secret configured: no connection can authenticate (`aemp gensecret`)"
-            );
+    // A node without a secret (and without a certificate) cannot
+    // authenticate anything: generate the network's secret into the rc
+    // file's global level, where every later node and `aemp` command finds it.
+    if matches!(cfg.secret(), Ok(None)) && matches!(cfg.cert(), Ok(None)) {
+        let s = aemp::generate_secret();
+        let stored = sess
+            .rc
+            .get_mut()
+            .map(|rc| rc.set(&Target::Global, "secret", Value::String(s.clone())))
+            .and_then(|()| sess.rc.save());
+        match stored {
+            Ok(()) => eprintln!(
+                "aemp run: no secret was configured; generated one and stored it in {} \
+                 (nodes elsewhere need the same secret: `aemp setsecret {s}`)",
+                sess.rc
+                    .path()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default()
+            ),
+            Err(e) => eprintln!(
+                "aemp run: no secret configured; using the generated secret {s} for this \
+                 run only ({}; other nodes need `secret {s}`)",
+                e.msg
+            ),
         }
+        cfg.set("secret", json!(s));
     }
     let services = cfg
         .services()

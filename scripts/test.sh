@@ -29,4 +29,17 @@ cargo build -p aemp-core --target wasm32-unknown-unknown
 step "rustdoc (warnings are errors)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 
+step "wasm toolchain (wasm-pack, wasm-bindgen-cli, wasm-opt, chromium)"
+bash scripts/setup-wasm.sh
+export PATH="$PWD/.tools/node_modules/.bin:$HOME/.cargo/bin:$PATH"
+
+step "wasm-pack test --node web (kernel semantics through the JS API, in Node)"
+wasm-pack test --node web
+
+step "wasm-pack test --headless --chrome web (in headless Chromium)"
+wasm-pack test --headless --chrome web
+
+step "wasm-pack build web --target web (the npm package)"
+wasm-pack build web --target web
+
 step "all checks passed"

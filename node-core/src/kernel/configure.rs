@@ -28,6 +28,20 @@ fn net_config(cfg: &Config, node_id: &str) -> Result<NetConfig, Error> {
             "framing_format names no framing this node supports (cbor, json)".into(),
         ));
     }
+    // Extension: a separate secret for untrusted (browser) nodes.
+    hs.web_secret = cfg
+        .get("web_secret")
+        .and_then(|v| v.as_str())
+        .map(|s| s.as_bytes().to_vec());
+    if cfg.get("untrusted").is_some_and(crate::config::perl_truthy) {
+        if !crate::kernel::trust::is_untrusted_id(node_id) {
+            return Err(Error::Config(format!(
+                "an untrusted node needs a node ID starting with '{}' (got '{node_id}')",
+                crate::kernel::trust::UNTRUSTED_PREFIX
+            )));
+        }
+        hs.extra.push(("untrusted".into(), "1".into()));
+    }
     let heartbeat_interval = cfg.heartbeat_interval().map_err(cfg_err)?;
     // Extension: tell the peer we send heartbeats (Perl ignores the key).
     hs.extra
@@ -74,6 +88,7 @@ impl Node {
         let seeds = cfg.seeds(hostname).map_err(cfg_err)?;
         self.set_node_id(&id, randomised)?;
         self.set_secure(cfg.secure());
+        self.untrusted_self = cfg.get("untrusted").is_some_and(crate::config::perl_truthy);
         self.net = Some(net);
         self.configured = true;
         // Global service requested as a service (Perl: "AnyEvent::MP::Global::").

@@ -125,6 +125,8 @@ pub(crate) struct Conn {
     pub last_tx: Time,
     /// The peer sends heartbeats (its greeting has `hb`).
     pub peer_hb: bool,
+    /// The peer authenticated as an untrusted node (web secret).
+    pub untrusted: bool,
 }
 
 impl Conn {
@@ -143,6 +145,7 @@ impl Conn {
             last_rx: now,
             last_tx: now,
             peer_hb: false,
+            untrusted: false,
         }
     }
 
@@ -329,7 +332,18 @@ impl Node {
                     let mut decoder = FrameDecoder::with_max_packet(est.recv_framing, max_packet);
                     decoder.feed(&est.rest);
                     let peer = Str::from(est.peer_id.as_str());
+                    if est.untrusted && !super::trust::is_untrusted_id(&peer) {
+                        self.fail_conn(
+                            conn,
+                            &format!(
+                                "untrusted nodes must use a node ID starting with '{}'",
+                                super::trust::UNTRUSTED_PREFIX
+                            ),
+                        );
+                        return;
+                    }
                     if let Some(c) = self.conns.get_mut(&conn) {
+                        c.untrusted = est.untrusted;
                         c.phase = Phase::Up {
                             peer: peer.clone(),
                             decoder,

@@ -381,6 +381,15 @@ impl Node {
             self.snd(m, r);
         }
         self.publish_route();
+        if self.untrusted_self {
+            // Packets that waited for a master go out through it now.
+            let waiting: Vec<Str> = self.peers_waiting();
+            for n in waiting {
+                if n.as_str() != m {
+                    self.route_up(&n, m);
+                }
+            }
+        }
     }
 
     /// Picks the first connected seed node as master (if we have none).

@@ -288,7 +288,7 @@ impl Node {
         let family = || msg.first().and_then(Value::as_str).map(crate::value::str);
         match tag {
             "g_slave" => {
-                let Some(db) = msg.first().cloned() else {
+                let Some(db) = msg.first().map(|db| self.filter_untrusted_db(&src, db)) else {
                     return; // empty g_slave only starts the global service
                 };
                 // Replace the slave's shard: apply the new one, drop stale keys.
@@ -329,8 +329,12 @@ impl Node {
             }
             "g_upd" => {
                 let Some(f) = family() else { return };
-                let set = msg.get(1).map(map_entries).unwrap_or_default();
-                let del = key_list(msg.get(2));
+                let mut set = msg.get(1).map(map_entries).unwrap_or_default();
+                let mut del = key_list(msg.get(2));
+                if !self.may_write(&src, &f, None) {
+                    set.retain(|(k, _)| self.may_write(&src, &f, Some(k)));
+                    del.retain(|k| self.may_write(&src, &f, Some(k)));
+                }
                 self.g_upd(&src, &f, set, del);
             }
             "g_find" => {

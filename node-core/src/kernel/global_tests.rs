@@ -418,3 +418,143 @@ fn route_node_death_fires_monitors_on_both_ends() {
         "{got:?}"
     );
 }
+
+/// A seed with a cluster secret and a web secret, a trusted leaf, and an
+/// untrusted page.
+fn web_net() -> Wire {
+    let mut w = Wire::new();
+    w.add(
+        "10.0.0.1:4040",
+        &[
+            ("nodeid", "seed"),
+            ("secret", "cluster"),
+            ("web_secret", "tok"),
+            ("seeds", "10.0.0.1:4040"),
+        ],
+    );
+    w.add(
+        "10.0.1.1:4040",
+        &[
+            ("nodeid", "L"),
+            ("secret", "cluster"),
+            ("seeds", "10.0.0.1:4040"),
+        ],
+    );
+    w.add_bindless(&[
+        ("nodeid", "web/page"),
+        ("secret", "tok"),
+        ("untrusted", "1"),
+        ("seeds", "10.0.0.1:4040"),
+    ]);
+    w.pump();
+    w.advance(Duration::from_secs(3));
+    w
+}
+
+#[test]
+fn untrusted_page_can_message_monitor_and_use_the_db() {
+    let mut w = web_net();
+    assert_eq!(w.nodes[2].master(), Some("seed"));
+    assert!(!w.nodes[0].peer_trusted("web/page"));
+    let l = log();
+    let sp = sink(&mut w.nodes[0], &l);
+    w.nodes[2].snd(&sp, msg!["hello from the page"]);
+    let pp = w.nodes[2].port_with(|_, _| Ok(()));
+    w.nodes[2].db_reg("chat", &pp, Value::from("nick")).forget();
+    let m = log();
+    let m2 = m.clone();
+    let victim = w.nodes[1].port_with(|_, _| Ok(()));
+    w.nodes[2]
+        .mon(&victim, move |_, r| m2.borrow_mut().push(r.to_string()))
+        .forget();
+    w.pump();
+    assert_eq!(*l.borrow(), vec![r#"["hello from the page"]"#]);
+    assert_eq!(
+        w.nodes[0].global_db().unwrap()["chat"][&Str::from(pp.as_str())],
+        Value::from("nick")
+    );
+    w.nodes[1].kil(&victim, msg!["bye"]).unwrap();
+    w.pump();
+    assert_eq!(*m.borrow(), vec!["bye"]);
+}
+
+#[test]
+fn untrusted_page_cannot_spawn_kill_relay_to_node_ports_or_poison_the_db() {
+    let mut w = web_net();
+    let ran = Rc::new(std::cell::Cell::new(0));
+    let r2 = ran.clone();
+    w.nodes[0]
+        .register("app::danger", move |_, _| {
+            r2.set(r2.get() + 1);
+            Ok(())
+        })
+        .unwrap();
+    let target = w.nodes[0].port_with(|_, _| Ok(()));
+    // spawn and a direct function call
+    let spawned = w.nodes[2].spawn("seed", "app::danger", vec![]).unwrap();
+    w.nodes[2]
+        .snd_to_func("seed", "app::danger", vec![])
+        .unwrap();
+    // kil1 of a seed port
+    w.nodes[2].kil(&target, msg!["x"]).unwrap();
+    // relay to a node port (would run as the seed's own request on L)
+    w.nodes[2].snd_on("seed", "L#", msg!["app::danger"]);
+    // poison the address of L and claim to be global
+    w.nodes[2].snd(
+        "seed",
+        vec![
+            Value::from("g_upd"),
+            Value::from("'l"),
+            Value::Map(vec![(
+                Value::from("L"),
+                Value::Array(vec![Value::from("6.6.6.6:1")]),
+            )]),
+        ],
+    );
+    w.nodes[2].snd("seed", msg!["g_global"]);
+    w.pump();
+    assert_eq!(ran.get(), 0, "no function ran");
+    assert!(!w.nodes[0].port_exists(&spawned));
+    assert!(w.nodes[0].port_exists(&target), "kil1 refused");
+    let db = w.nodes[0].global_db().unwrap();
+    assert_eq!(
+        db["'l"]["L"],
+        Value::Array(vec![Value::from("10.0.1.1:4040")])
+    );
+    assert!(!db["'g"].contains_key("web/page"));
+    // The page's own 'l and 'r entries are allowed.
+    assert_eq!(db["'r"]["web/page"], Value::from("seed"));
+    // A trusted node still may.
+    w.nodes[1]
+        .snd_to_func("seed", "app::danger", vec![])
+        .unwrap();
+    w.pump();
+    assert_eq!(ran.get(), 1);
+}
+
+#[test]
+fn untrusted_nodes_need_a_web_id_and_the_web_secret() {
+    let mut n = Node::new([1; 32]);
+    let c = super::net_tests::cfg(&[("nodeid", "notweb"), ("secret", "tok"), ("untrusted", "1")]);
+    assert!(matches!(n.configure(&c, "h"), Err(Error::Config(_))));
+    // A page with a wrong token is refused.
+    let mut w = Wire::new();
+    w.add(
+        "10.0.0.1:4040",
+        &[
+            ("nodeid", "seed"),
+            ("secret", "cluster"),
+            ("web_secret", "tok"),
+            ("seeds", "10.0.0.1:4040"),
+        ],
+    );
+    w.add_bindless(&[
+        ("nodeid", "web/p"),
+        ("secret", "wrong"),
+        ("untrusted", "1"),
+        ("seeds", "10.0.0.1:4040"),
+    ]);
+    w.pump();
+    assert_eq!(w.nodes[1].master(), None);
+    assert!(w.nodes[0].up_nodes().is_empty());
+}

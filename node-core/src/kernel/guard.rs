@@ -30,7 +30,10 @@ pub(crate) enum GuardAction {
 
 pub(crate) type GuardQueue = Rc<RefCell<Vec<GuardAction>>>;
 
-/// Undoes a registration when dropped. See the [module docs](self).
+/// Undoes a registration when dropped: dropping it unregisters the
+/// monitor, deletes the database entry, ends the subscription or cancels
+/// the timer. Dropping only posts the undo to the node, which applies it
+/// before its next job. Call [`Guard::forget`] to keep the registration.
 ///
 /// ```
 /// use aemp_core::{Node, Time};

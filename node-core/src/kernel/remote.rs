@@ -101,6 +101,11 @@ pub(crate) struct Peers {
 }
 
 impl Peers {
+    /// The connect attempt in progress for `node`.
+    fn attempt_mut(&mut self, node: &str) -> Option<&mut Attempt> {
+        self.map.get_mut(node).and_then(|p| p.attempt.as_mut())
+    }
+
     fn get_or_create(&mut self, node: &str) -> &mut Peer {
         if !self.map.contains_key(node) {
             self.map.insert(crate::value::str(node), Peer::default());
@@ -186,6 +191,16 @@ impl Node {
             return;
         };
         let monitor_timeout = net.monitor_timeout;
+        if self.untrusted_self {
+            // An untrusted node can only authenticate with nodes holding the
+            // web secret: it reaches everyone through its master.
+            match self.db.master.clone() {
+                Some(m) if m.as_str() != node => self.route_up(node, &m),
+                Some(_) => {}
+                None => {} // queued until a master is attached (see master_set)
+            }
+            return;
+        }
         if let Some(via) = self.global_route(node) {
             if via != node && self.peer_is_up(&via) || via == self.id {
                 self.route_up(node, &via);
@@ -228,12 +243,7 @@ impl Node {
     /// The master answered a `g_find`: try those addresses, or the route
     /// (extension) for a bind-less node.
     pub(super) fn found_addresses(&mut self, node: &str, addrs: Vec<String>, route: Option<Str>) {
-        let Some(att) = self
-            .peers
-            .map
-            .get_mut(node)
-            .and_then(|p| p.attempt.as_mut())
-        else {
+        let Some(att) = self.peers.attempt_mut(node) else {
             return;
         };
         if addrs.is_empty() && att.addrs.is_empty() {
@@ -242,12 +252,7 @@ impl Node {
                 return;
             }
         }
-        let Some(att) = self
-            .peers
-            .map
-            .get_mut(node)
-            .and_then(|p| p.attempt.as_mut())
-        else {
+        let Some(att) = self.peers.attempt_mut(node) else {
             return;
         };
         for a in addrs {
@@ -281,23 +286,13 @@ impl Node {
     }
 
     fn try_next_addr(&mut self, node: &str) {
-        let Some(att) = self
-            .peers
-            .map
-            .get_mut(node)
-            .and_then(|p| p.attempt.as_mut())
-        else {
+        let Some(att) = self.peers.attempt_mut(node) else {
             return;
         };
         if let Some(t) = att.step.take() {
             self.timers.cancel(t);
         }
-        let Some(att) = self
-            .peers
-            .map
-            .get_mut(node)
-            .and_then(|p| p.attempt.as_mut())
-        else {
+        let Some(att) = self.peers.attempt_mut(node) else {
             return;
         };
         if att.next >= att.addrs.len() {
@@ -322,12 +317,7 @@ impl Node {
             );
             id
         });
-        if let Some(att) = self
-            .peers
-            .map
-            .get_mut(node)
-            .and_then(|p| p.attempt.as_mut())
-        {
+        if let Some(att) = self.peers.attempt_mut(node) {
             att.pending.push(conn);
             att.step = step_id;
         }
@@ -335,12 +325,7 @@ impl Node {
 
     /// One address of a connect attempt failed.
     pub(crate) fn attempt_failed(&mut self, node: &str, conn: ConnId, reason: &str) {
-        let Some(att) = self
-            .peers
-            .map
-            .get_mut(node)
-            .and_then(|p| p.attempt.as_mut())
-        else {
+        let Some(att) = self.peers.attempt_mut(node) else {
             return;
         };
         att.pending.retain(|c| *c != conn);
@@ -378,12 +363,7 @@ impl Node {
         match t {
             NetTimer::Tick => self.tick(),
             NetTimer::ConnectStep(node) => {
-                if let Some(att) = self
-                    .peers
-                    .map
-                    .get_mut(&node)
-                    .and_then(|p| p.attempt.as_mut())
-                {
+                if let Some(att) = self.peers.attempt_mut(&node) {
                     att.step = None;
                     self.try_next_addr(&node);
                 }
@@ -472,6 +452,18 @@ impl Node {
         self.route_up(node, via);
     }
 
+    /// Peers with queued packets and no way to send them yet.
+    pub(super) fn peers_waiting(&self) -> Vec<Str> {
+        self.peers
+            .map
+            .iter()
+            .filter(|(_, p)| {
+                p.up.is_none() && p.via.is_none() && p.attempt.is_none() && !p.queue.is_empty()
+            })
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+
     /// True if packets for or from `node` travel through a route node.
     pub(super) fn is_routed(&self, node: &str) -> bool {
         self.peers
@@ -485,12 +477,7 @@ impl Node {
         if let Some(c) = self.conns.remove(&conn) {
             self.actions.push_back(Action::Close { conn });
             if let Some(peer) = c.for_peer {
-                if let Some(att) = self
-                    .peers
-                    .map
-                    .get_mut(&peer)
-                    .and_then(|p| p.attempt.as_mut())
-                {
+                if let Some(att) = self.peers.attempt_mut(&peer) {
                     att.pending.retain(|x| *x != conn);
                 }
             }
@@ -536,11 +523,11 @@ impl Node {
         for (_, id) in peer.rmon.drain() {
             self.unmon(id);
         }
+        // As a route node: tell both ends of every route through us.
+        self.route_node_down(node, text);
         if was_up {
             self.seed_node_down(node);
             self.emit_node_event(node, false, &reason);
-            // As a route node: tell both ends of every route through us.
-            self.route_node_down(node, text);
             // Nodes we reached, or that reached us, through this one are
             // lost too: both directions of a routed pair share one fate.
             let routed: Vec<Str> = self
@@ -663,12 +650,6 @@ impl Node {
             }
             _ => {}
         }
-    }
-
-    /// Whether requests from `node` may run functions here (all
-    /// authenticated peers are trusted).
-    pub(super) fn peer_trusted(&self, _node: &str) -> bool {
-        true
     }
 
     // ------------------------------------------------------------ public info

@@ -46,6 +46,9 @@ impl Node {
             return;
         };
         msg.remove(0);
+        if !self.request_allowed(&tag, &msg) {
+            return;
+        }
         match tag.as_str() {
             "" | "devnull" => {}
             "time" => {

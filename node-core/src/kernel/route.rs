@@ -71,37 +71,28 @@ impl Node {
             self.enqueue_local(crate::value::str(port), msg, Some(src.clone()));
             return;
         }
-        let Some(conn) = self.peer_conn(target) else {
-            let reason = format!("no route to {target}");
-            if *src != self.id {
-                self.send_remote(
-                    src,
-                    "",
-                    vec![
-                        Value::from("aemp_unroute"),
-                        Value::from(target),
-                        Value::from(reason),
-                    ],
-                );
-            }
-            return;
-        };
+        let t = crate::value::str(target);
         self.routes
             .by_target
-            .entry(crate::value::str(target))
+            .entry(t.clone())
             .or_default()
             .insert(src.clone());
         self.routes
             .by_target
             .entry(src.clone())
             .or_default()
-            .insert(crate::value::str(target));
+            .insert(t);
         let mut m = Vec::with_capacity(msg.len() + 3);
         m.push(Value::from("aemp_routed"));
         m.push(Value::from(src));
         m.push(Value::from(port));
         m.extend(msg);
-        self.conn_send(conn, "", &m);
+        match self.peer_conn(target) {
+            Some(conn) => self.conn_send(conn, "", &m),
+            // Not connected: connect on demand like any send; if that fails,
+            // the transport error tells `src` (see `route_node_down`).
+            None => self.send_remote(target, "", m),
+        }
     }
 
     /// `aemp_route`, `aemp_routed`, `aemp_unroute`.

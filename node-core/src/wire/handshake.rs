@@ -58,6 +58,12 @@ pub struct HandshakeConfig {
     pub node_id: String,
     /// The shared secret, if configured.
     pub secret: Option<Vec<u8>>,
+    /// *Extension:* the secret for untrusted nodes (browser pages). A peer
+    /// whose greeting carries `untrusted=1` is authenticated with this one
+    /// instead of `secret` (both directions), and the connection is marked
+    /// untrusted. A node that is itself untrusted puts its web secret into
+    /// `secret` and `("untrusted", "1")` into `extra`.
+    pub web_secret: Option<Vec<u8>>,
     /// Methods we may send (`auth_offer`), default `tls_sha3_512,hmac_sha3_512`.
     pub auth_offer: Vec<String>,
     /// Methods we announce as accepted (`auth_accept`), default
@@ -86,6 +92,7 @@ impl HandshakeConfig {
         HandshakeConfig {
             node_id: node_id.into(),
             secret: secret.map(<[u8]>::to_vec),
+            web_secret: None,
             auth_offer: strs(auth::DEFAULT_AUTH_OFFER),
             auth_accept: strs(auth::DEFAULT_AUTH_ACCEPT),
             framings: vec![Framing::Cbor, Framing::Json],
@@ -412,6 +419,24 @@ impl Handshake {
         }
     }
 
+    /// The peer announced itself untrusted and we accept such peers.
+    fn peer_is_web(&self) -> bool {
+        self.cfg.web_secret.is_some()
+            && self
+                .peer
+                .as_ref()
+                .is_some_and(|g| g.get("untrusted") == Some("1"))
+    }
+
+    /// The secret this connection authenticates with.
+    fn secret(&self) -> Option<&[u8]> {
+        if self.peer_is_web() {
+            self.cfg.web_secret.as_deref()
+        } else {
+            self.cfg.secret.as_deref()
+        }
+    }
+
     fn transcript(&self) -> Transcript<'_> {
         Transcript {
             l1: &self.l1,
@@ -422,12 +447,7 @@ impl Handshake {
     }
 
     fn send_auth(&mut self, ev: &mut Vec<HsEvent>) -> Result<(), HandshakeError> {
-        let token = auth::make_token(
-            &self.s_auth,
-            self.tls,
-            self.cfg.secret.as_deref(),
-            &self.transcript(),
-        )?;
+        let token = auth::make_token(&self.s_auth, self.tls, self.secret(), &self.transcript())?;
         let line = AuthLine {
             method: self.s_auth.clone(),
             token,
@@ -444,7 +464,7 @@ impl Handshake {
             &a.method,
             &a.token,
             self.tls,
-            self.cfg.secret.as_deref(),
+            self.secret(),
             &self.transcript(),
         )?;
         let recv_framing = Framing::from_name(&a.framing)
@@ -455,7 +475,7 @@ impl Handshake {
             peer_id: peer.greeting.node_id.clone(),
             send_framing: self.s_framing,
             recv_framing,
-            untrusted: a.method == auth::TLS_ANON,
+            untrusted: a.method == auth::TLS_ANON || self.peer_is_web(),
             auth_method: a.method,
             peer,
             rest: std::mem::take(&mut self.buf),
@@ -620,6 +640,42 @@ mod tests {
         assert_eq!(
             (eb.send_framing, eb.recv_framing),
             (Framing::Json, Framing::Cbor)
+        );
+    }
+
+    fn run_pair(
+        a: &HandshakeConfig,
+        b: &HandshakeConfig,
+    ) -> (
+        Result<Established, HandshakeError>,
+        Result<Established, HandshakeError>,
+    ) {
+        let mut a = Handshake::new(a, [1; 66], None);
+        let mut b = Handshake::new(b, [2; 66], None);
+        run(&mut a, &mut b, 1000)
+    }
+
+    #[test]
+    fn web_secret_authenticates_untrusted_peers_only() {
+        let mut seed = HandshakeConfig::new("seed", Some(b"cluster"));
+        seed.web_secret = Some(b"webtoken".to_vec());
+        let mut page = HandshakeConfig::new("web/x", Some(b"webtoken"));
+        page.extra.push(("untrusted".into(), "1".into()));
+        let (ea, eb) = run_pair(&seed, &page);
+        let (ea, eb) = (ea.unwrap(), eb.unwrap());
+        assert!(ea.untrusted, "the seed marks the page untrusted");
+        assert_eq!(ea.peer_id, "web/x");
+        assert_eq!(eb.peer_id, "seed");
+        // A trusted node with the cluster secret is still trusted.
+        let node = HandshakeConfig::new("n", Some(b"cluster"));
+        let (ea, _) = run_pair(&seed, &node);
+        assert!(!ea.unwrap().untrusted);
+        // The web secret does not open the cluster without the untrusted flag.
+        let impostor = HandshakeConfig::new("n2", Some(b"webtoken"));
+        let (ea, _) = run_pair(&seed, &impostor);
+        assert_eq!(
+            ea.unwrap_err().to_string(),
+            "authentication failure/shared secret mismatch"
         );
     }
 

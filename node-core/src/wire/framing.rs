@@ -37,7 +37,7 @@
 use crate::value::cbor::{self, CborError, MAX_DEPTH};
 use crate::value::{Msg, Value};
 use minicbor::data::Token;
-use minicbor::Decoder;
+use minicbor::{Decoder, Encoder};
 use serde::Deserialize;
 use std::fmt;
 use std::str::FromStr;
@@ -543,11 +543,11 @@ fn json_err(e: serde_json::Error) -> FrameError {
 pub fn encode_packet(framing: Framing, port: &str, msg: &[Value], out: &mut Vec<u8>) {
     match framing {
         Framing::Cbor => {
-            cbor::encode_head(4, msg.len() as u64 + 1, out);
-            cbor::encode_head(3, port.len() as u64, out);
-            out.extend_from_slice(port.as_bytes());
+            let mut e = Encoder::new(&mut *out);
+            // Writing into a Vec cannot fail.
+            let _ = e.array(msg.len() as u64 + 1).and_then(|e| e.str(port));
             for v in msg {
-                cbor::encode_into(v, out);
+                let _ = cbor::encode_value(v, &mut e);
             }
         }
         Framing::Json => {
@@ -566,9 +566,10 @@ pub fn encode_packet(framing: Framing, port: &str, msg: &[Value], out: &mut Vec<
 pub fn encode_raw_packet(framing: Framing, packet: &[Value], out: &mut Vec<u8>) {
     match framing {
         Framing::Cbor => {
-            cbor::encode_head(4, packet.len() as u64, out);
+            let mut e = Encoder::new(&mut *out);
+            let _ = e.array(packet.len() as u64);
             for v in packet {
-                cbor::encode_into(v, out);
+                let _ = cbor::encode_value(v, &mut e);
             }
         }
         Framing::Json => {

@@ -102,6 +102,61 @@ pub fn decode_prefix(bytes: &[u8]) -> Result<(Value, usize), CborError> {
     Ok((v, d.position()))
 }
 
+/// Decodes the first CBOR item of `bytes` if it is an array, as its first
+/// element and a vector of the others, plus the number of bytes it
+/// occupied; `Ok(None)` if the item is not an array. This is how packets
+/// `[port, msg…]` arrive: the message vector is allocated once, at its
+/// final size, and never shifted.
+///
+/// ```
+/// # use aemp_core::{value::cbor, Value};
+/// let b = cbor::to_vec(&Value::Array(vec![Value::from("p"), Value::Int(1)]));
+/// let (first, rest, used) = cbor::decode_split_prefix(&b).unwrap().unwrap();
+/// assert_eq!((first, rest, used), (Some(Value::from("p")), vec![Value::Int(1)], b.len()));
+/// assert_eq!(cbor::decode_split_prefix(&[0x01]), Ok(None));
+/// ```
+#[allow(clippy::type_complexity)]
+pub fn decode_split_prefix(
+    bytes: &[u8],
+) -> Result<Option<(Option<Value>, Vec<Value>, usize)>, CborError> {
+    let mut d = Decoder::new(bytes);
+    let mut ty = d.datatype()?;
+    while ty == Type::Tag {
+        d.tag()?;
+        ty = d.datatype()?;
+    }
+    if !matches!(ty, Type::Array | Type::ArrayIndef) {
+        return Ok(None);
+    }
+    let (first, rest) = match d.array()? {
+        Some(0) => (None, Vec::new()),
+        Some(n) => {
+            let first = decode_at(&mut d, 1)?;
+            let remaining = bytes.len().saturating_sub(d.position()) as u64;
+            let mut rest = Vec::with_capacity((n - 1).min(remaining) as usize);
+            for _ in 1..n {
+                rest.push(decode_at(&mut d, 1)?);
+            }
+            (Some(first), rest)
+        }
+        None => {
+            let mut first = None;
+            let mut rest = Vec::new();
+            while d.datatype()? != Type::Break {
+                let v = decode_at(&mut d, 1)?;
+                if first.is_none() {
+                    first = Some(v);
+                } else {
+                    rest.push(v);
+                }
+            }
+            d.skip()?; // the break
+            (first, rest)
+        }
+    };
+    Ok(Some((first, rest, d.position())))
+}
+
 /// Decodes one item at the decoder's position (depth-limited).
 pub fn decode_value(d: &mut Decoder<'_>) -> Result<Value, CborError> {
     decode_at(d, 0)
@@ -145,7 +200,7 @@ fn decode_at(d: &mut Decoder<'_>, depth: usize) -> Result<Value, CborError> {
             }
             Value::Bytes(v)
         }
-        Type::String => Value::Text(Str::new(d.str()?)),
+        Type::String => Value::Text(super::str(d.str()?)),
         Type::StringIndef => {
             let mut s = String::new();
             for chunk in d.str_iter()? {

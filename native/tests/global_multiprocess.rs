@@ -592,3 +592,58 @@ fn measure_purge_after_sigkill_and_sigstop() {
         stop,
     );
 }
+
+#[test]
+#[ignore = "measurement: run with --ignored --nocapture (preferably --release)"]
+fn measure_rehoming_after_global_sigkill_and_sigstop() {
+    for sig in ["KILL", "STOP"] {
+        let (mut rehome, mut purge, mut back) = (Vec::new(), Vec::new(), Vec::new());
+        for rep in 0..5 {
+            let mut g = start_globals(&format!("gmpR{sig}{rep}_"));
+            // Observers on the third global: 'g (to see the purge) and svc.
+            let obs = leaf(&format!("obsR{sig}{rep}"), &[&g[2]]);
+            let mut gw = Watch::new(&obs, "observer 'g", "'g");
+            let mut sw = Watch::new(&obs, "observer svc", "svc");
+            let la = leaf(&format!("leafR{sig}{rep}"), &[&g[0], &g[1]]);
+            gw.wait("three globals", |db| db.len() == 3);
+            sw.ready();
+            wait_until("leaf attached", || master(&la).is_some());
+            let p = reg_port(&la, "svc", "r");
+            sw.wait("the entry", |db| db.contains_key(&p));
+            let m = master(&la).unwrap();
+            let dead = g.iter().position(|x| x.node == m).unwrap();
+            let t0 = Instant::now();
+            g[dead].signal(sig);
+            let deadline = Instant::now() + WAIT;
+            while master(&la).is_none_or(|x| x == m) {
+                assert!(Instant::now() < deadline, "no re-homing");
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            rehome.push(t0.elapsed());
+            let tp = gw.wait("the dead global purged", |db| !db.contains_key(&m));
+            purge.push(tp - t0);
+            // The entry is there again (it may never have gone if the
+            // re-homed leaf's update arrived before the purge).
+            let tb = sw.wait("the entry again", |db| db.contains_key(&p));
+            back.push(tb.max(tp) - t0);
+            g[dead].kill();
+        }
+        let how = if sig == "KILL" {
+            "SIGKILL (reset)".to_string()
+        } else {
+            format!("SIGSTOP (heartbeat_timeout {HB_TIMEOUT} s)")
+        };
+        stats(
+            &format!("{how} of a leaf's master -> leaf re-homed (polled every 1 ms)"),
+            rehome,
+        );
+        stats(
+            &format!("{how} of a leaf's master -> third global purged it"),
+            purge,
+        );
+        stats(
+            &format!("{how} of a leaf's master -> leaf's entry present on the third global"),
+            back,
+        );
+    }
+}

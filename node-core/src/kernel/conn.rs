@@ -569,6 +569,15 @@ impl Node {
     /// The connection failed to open, broke, or the peer closed it.
     pub fn handle_closed(&mut self, now: Time, conn: ConnId, error: &str) {
         self.set_now(now);
+        let tls_handshake = self
+            .conns
+            .get(&conn)
+            .is_some_and(|c| c.tls.is_some() && c.up_peer().is_none());
+        if tls_handshake {
+            // E.g. OpenSSL refusing our certificate may just close.
+            self.conn_gone(conn, &format!("TLS handshake failed: {error}"));
+            return;
+        }
         self.conn_gone(conn, error);
     }
 

@@ -73,11 +73,14 @@ mod imp {
     fn cert_error(e: webpki::Error) -> rustls::Error {
         use webpki::Error as E;
         let ce = match e {
-            E::UnknownIssuer => CertificateError::UnknownIssuer,
+            // Not one of ours and not issued by one of ours: a different
+            // self-signed certificate shows up as one of these.
+            E::UnknownIssuer | E::CaUsedAsEndEntity | E::InvalidSignatureForPublicKey => {
+                CertificateError::UnknownIssuer
+            }
             E::CertExpired { .. } => CertificateError::Expired,
             E::CertNotValidYet { .. } => CertificateError::NotValidYet,
             E::BadDer | E::BadDerTime => CertificateError::BadEncoding,
-            E::InvalidSignatureForPublicKey => CertificateError::BadSignature,
             E::UnsupportedCriticalExtension => CertificateError::UnhandledCriticalExtension,
             e => CertificateError::Other(OtherError(Arc::new(e))),
         };

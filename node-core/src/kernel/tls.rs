@@ -660,3 +660,16 @@ mod tests {
         }
     }
 }
+
+#[cfg(all(test, not(feature = "tls")))]
+mod tests {
+    #[test]
+    fn cert_without_tls_support_is_a_configuration_error() {
+        let cfg = super::super::net_tests::cfg(&[("nodeid", "A"), ("cert", "x")]);
+        let err = crate::Node::new([1; 32])
+            .configure(&cfg, "h")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("no TLS support"), "{err}");
+    }
+}

@@ -140,8 +140,6 @@ pub(crate) struct Conn {
     pub peer_hb: bool,
     /// The peer authenticated as an untrusted node (web secret).
     pub untrusted: bool,
-    /// What carries the connection (known once open).
-    transport: Transport,
     /// TLS, once started: every byte after the greetings goes through it.
     tls: Option<Box<TlsSession>>,
     /// The auth method the peer used (once authenticated).
@@ -165,7 +163,6 @@ impl Conn {
             last_tx: now,
             peer_hb: false,
             untrusted: false,
-            transport: Transport::Tcp,
             tls: None,
             auth_method: Str::default(),
         }
@@ -298,7 +295,6 @@ impl Node {
         if let Some(c) = self.conns.get_mut(&conn) {
             c.hs_out.extend_from_slice(hs.greeting());
             c.phase = Phase::Handshake(Box::new(hs));
-            c.transport = transport;
             c.started = now;
             c.last_tx = now;
             c.last_rx = now;
@@ -542,11 +538,14 @@ impl Node {
             // same read that brought its bad one) goes out before the close,
             // so it learns why, as it would from Perl.
             let hs = std::mem::take(&mut c.hs_out);
-            if let Some(tls) = &mut c.tls {
-                tls.close();
-            }
             let out = if c.tls.is_some() {
-                c.seal()
+                // Pending packets, then close_notify (and any alert).
+                let mut out = c.seal();
+                if let Some(tls) = &mut c.tls {
+                    tls.close();
+                    tls.take_records(&mut out);
+                }
+                out
             } else {
                 std::mem::take(&mut c.out)
             };

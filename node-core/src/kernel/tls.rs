@@ -634,6 +634,29 @@ mod tests {
     }
 
     #[test]
+    fn garbage_on_an_established_tls_link_closes_it() {
+        let pem = gencert();
+        let mut w = pair(&node("A", None, Some(&pem)), &node("B", None, Some(&pem)));
+        let seen = log();
+        let s2 = seen.clone();
+        let pb = w.nodes[1].port_with(|_, _| Ok(()));
+        w.nodes[0]
+            .mon(&pb, move |_, r| s2.borrow_mut().push(r.to_string()))
+            .forget();
+        w.pump();
+        let conn = w.nodes[0].peer_conn("B").unwrap();
+        let now = w.now;
+        w.nodes[0].handle_data(now, conn, b"\x17\x03\x03\x00\x05plain");
+        w.pump();
+        let seen = seen.borrow();
+        assert_eq!(seen.len(), 1);
+        assert!(
+            seen[0].starts_with("transport_error => B, TLS error: "),
+            "{seen:?}"
+        );
+    }
+
+    #[test]
     fn no_tls_over_websocket() {
         let pem = gencert();
         let mut w = Wire::new();

@@ -11,7 +11,7 @@
 //!       flood <port> <n>      send ["n", i] for i in 0..n to port, then ["done", n]
 //!       seen <port> <reply>   reply [value] once `port` appears in family
 //!                             `aemp_test_web` (as this node's db_mon sees it)
-//!       report <text>         print `report <text>` on stdout
+//!       report <text> <reply> print `report <text>` on stdout, then reply ["ok"]
 //!     echo: any message [args…, reply] is answered with [args…].
 //! web_peer chat-say <seed host:port> <secret> <min> <nick> <text>
 //!     Waits until the family `chat` has at least <min> ports, sends each
@@ -54,6 +54,10 @@ fn start(seed: &str, secret: &str, nodeid: &str) -> aemp::NodeRuntime {
 
 fn s(v: &Value) -> String {
     v.as_str().map(str::to_string).unwrap_or_default()
+}
+
+fn arg(m: &Msg, i: usize) -> String {
+    m.get(i).map(s).unwrap_or_default()
 }
 
 fn test_peer(node: &mut Node) {
@@ -104,7 +108,7 @@ fn test_peer(node: &mut Node) {
     })
     .expect("local port");
     node.rcv_tag(&control, "flood", |n, m| {
-        let (port, count) = (s(&m[0]), m.get(1).and_then(Value::as_i64).unwrap_or(0));
+        let (port, count) = (arg(&m, 0), m.get(1).and_then(Value::as_i64).unwrap_or(0));
         for i in 0..count {
             n.snd(&port, vec!["n".into(), Value::Int(i.into())]);
         }
@@ -113,14 +117,16 @@ fn test_peer(node: &mut Node) {
     })
     .expect("local port");
     node.rcv_tag(&control, "seen", move |n, m| {
-        waiting.borrow_mut().push((s(&m[0]), s(&m[1])));
+        waiting.borrow_mut().push((arg(&m, 0), arg(&m, 1)));
         answer(n);
         Ok(())
     })
     .expect("local port");
-    node.rcv_tag(&control, "report", |_, m| {
-        let text: Vec<String> = m.iter().map(s).collect();
-        out(&format!("report {}", text.join(" ")));
+    node.rcv_tag(&control, "report", |n, m| {
+        out(&format!("report {}", arg(&m, 0)));
+        if let Some(reply) = m.get(1) {
+            n.snd(&s(reply), vec!["ok".into()]);
+        }
         Ok(())
     })
     .expect("local port");

@@ -48,7 +48,10 @@ pub trait Kernel: 'static {
 /// same name.
 impl Kernel for Node {
     fn create(seed: [u8; 32]) -> Self {
-        Node::new(seed)
+        let mut node = Node::new(seed);
+        // Perl's switch for printing every message sent and received.
+        node.set_trace(std::env::var("PERL_ANYEVENT_MP_TRACE").is_ok_and(|v| v == "1"));
+        node
     }
     fn set_now(&mut self, now: Time) {
         Node::set_now(self, now)

@@ -273,8 +273,19 @@ impl<K: Kernel> NodeRuntime<K> {
     }
 
     /// The first listener address (convenient for tests and seeds).
+    ///
+    /// # Panics
+    ///
+    /// If the node is bind-less (`binds []`); see [`NodeRuntime::try_addr`].
     pub fn addr(&self) -> SocketAddr {
-        self.info.listeners[0]
+        self.try_addr()
+            .expect("this node has no listener (bind-less); use try_addr")
+    }
+
+    /// The first listener's address, or `None` for a bind-less node
+    /// (`binds []`).
+    pub fn try_addr(&self) -> Option<SocketAddr> {
+        self.info.listeners.first().copied()
     }
 
     /// Waits until the node stops (after a [`NodeHandle::shutdown`]).

@@ -418,10 +418,14 @@ impl Config {
     }
 
     /// The listen addresses (spec §3.3), parsed with [`addr::parse_addrs`];
-    /// default `["*"]`. An empty list also means `["*"]`: 2.x has no
-    /// listener-less nodes. `*` hosts are kept for the driver to expand
-    /// ([`addr::expand_wildcard`]).
+    /// default `["*"]`. As in Perl (`$binds ||= ["*"]`), a missing, null or
+    /// empty-string value means `["*"]`, while an explicit empty array `[]`
+    /// means no listeners: a *bind-less* node (see `docs/routing.md`). `*`
+    /// hosts are kept for the driver to expand ([`addr::expand_wildcard`]).
     pub fn binds(&self, hostname: &str) -> Result<Vec<Addr>, ConfigError> {
+        if matches!(self.get("binds"), Some(Value::Array(a)) if a.is_empty()) {
+            return Ok(Vec::new());
+        }
         let mut list = self.list_or("binds", DEFAULT_BINDS)?;
         if list.is_empty() {
             list = vec!["*".into()];

@@ -220,11 +220,9 @@ fn binds_and_seeds() {
         [Addr::Url("ws://s:1/x".into()), Addr::tcp("s", 2)]
     );
     assert!(cfg(json!({"binds": ["ws://s:1/x"]})).binds("h").is_err());
-    // empty list = no listener-less nodes: "*"
-    assert_eq!(
-        cfg(json!({"binds": []})).binds("h").unwrap(),
-        [Addr::tcp("*", 0)]
-    );
+    // an explicit empty array = a bind-less node (Perl's `$binds ||= ["*"]`
+    // keeps an empty array ref); an empty string still means "*"
+    assert_eq!(cfg(json!({"binds": []})).binds("h").unwrap(), []);
     assert_eq!(
         cfg(json!({"binds": ""})).binds("h").unwrap(),
         [Addr::tcp("*", 0)]

@@ -375,10 +375,10 @@ impl Node {
             let Phase::Up { decoder, peer, .. } = &mut c.phase else {
                 return;
             };
-            match decoder.next_packet() {
-                Ok(Some(pkt)) => {
+            match decoder.next_split() {
+                Ok(Some((port, msg))) => {
                     let peer = peer.clone();
-                    self.receive_packet(&peer, pkt);
+                    self.receive_packet(&peer, port, msg);
                 }
                 Ok(None) => return,
                 Err(e) => {
@@ -389,21 +389,24 @@ impl Node {
         }
     }
 
-    /// One packet `[port, msg…]` from `peer`.
-    fn receive_packet(&mut self, peer: &Str, mut pkt: Msg) {
-        if pkt.is_empty() {
+    /// One packet `[port, msg…]` from `peer` (`port` is `None` for the
+    /// keepalive `[]`).
+    fn receive_packet(&mut self, peer: &Str, port: Option<Value>, msg: Msg) {
+        let Some(port) = port else {
             return; // keepalive
-        }
-        let port = match pkt[0].as_str() {
-            Some(p) => crate::value::str(p),
-            None if pkt[0].is_null() => Str::default(), // Perl's trace shows undef for ""
-            None => {
-                tracing::warn!("packet from {peer} with a non-string port name: {}", pkt[0]);
-                return;
-            }
         };
-        pkt.remove(0);
-        self.enqueue_local(port, pkt, Some(peer.clone()));
+        let port = match &port {
+            Value::Text(s) => s.clone(),
+            _ => match port.as_str() {
+                Some(p) => crate::value::str(p),
+                None if port.is_null() => Str::default(), // Perl's trace shows undef for ""
+                None => {
+                    tracing::warn!("packet from {peer} with a non-string port name: {port}");
+                    return;
+                }
+            },
+        };
+        self.enqueue_local(port, msg, Some(peer.clone()));
     }
 
     /// The connection failed or broke: forget it, ask the driver to close

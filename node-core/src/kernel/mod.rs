@@ -206,6 +206,8 @@ pub struct Node {
     current: Option<Str>,
     src: Option<Str>,
     secure: bool,
+    /// Print every message sent and received (`PERL_ANYEVENT_MP_TRACE`).
+    trace: bool,
     /// This node is an untrusted (web) node.
     untrusted_self: bool,
     configured: bool,
@@ -262,6 +264,7 @@ impl Node {
             current: None,
             src: None,
             secure: false,
+            trace: false,
             untrusted_self: false,
             configured: false,
             limits: Limits::default(),
@@ -323,6 +326,23 @@ impl Node {
     /// Secure mode: refuse remote execution (spec §3.4).
     pub fn set_secure(&mut self, secure: bool) {
         self.secure = secure;
+    }
+
+    /// Message tracing, as Perl's `PERL_ANYEVENT_MP_TRACE=1`: every message
+    /// handed to `snd` is logged as `SND <node> <- [port, …]`, every
+    /// delivery as `RCV <source node> -> [port, …]` (JSON, at `info` level,
+    /// target `aemp::trace`). Drivers switch it on from the environment.
+    pub fn set_trace(&mut self, on: bool) {
+        self.trace = on;
+    }
+
+    fn trace_msg(&self, what: &str, node: &str, arrow: &str, port: &str, msg: &[Value]) {
+        let mut packet = Vec::with_capacity(msg.len() + 1);
+        packet.push(Value::from(port));
+        packet.extend_from_slice(msg);
+        let json = String::from_utf8_lossy(&crate::value::json::to_vec(&Value::Array(packet)))
+            .into_owned();
+        tracing::info!(target: "aemp::trace", "{what} {node} {arrow} {json}");
     }
 
     /// True in secure mode.
@@ -461,6 +481,9 @@ impl Node {
     /// to a port that does not exist is dropped, as in Perl.
     pub fn snd(&mut self, port: &str, msg: Msg) {
         let (node, name) = split_port(port);
+        if self.trace {
+            self.trace_msg("SND", node, "<-", name, &msg);
+        }
         if node == self.id.as_str() {
             self.enqueue_local(crate::value::str(name), msg, None);
         } else if node.is_empty() {
@@ -520,6 +543,19 @@ impl Node {
         m.extend(args);
         self.snd(crate::id::node_of(node), m);
         Ok(())
+    }
+
+    /// Asks `node` to evaluate Perl code (`eval_on`): sends
+    /// `["", "eval", code, reply…]`. Only Perl nodes evaluate it; with a
+    /// non-empty `reply` (a port, then extra values) the node answers
+    /// `[reply…, "$@", results…]` — the error string first, empty on success.
+    /// aemp-rs nodes answer with an error ("eval is not supported …").
+    pub fn eval_on(&mut self, node: &str, code: &str, reply: Msg) {
+        let mut m = Vec::with_capacity(reply.len() + 2);
+        m.push(Value::from("eval"));
+        m.push(Value::from(code));
+        m.extend(reply);
+        self.snd(crate::id::node_of(node), m);
     }
 
     // ---------------------------------------------------------------------- kil
@@ -938,6 +974,10 @@ impl Node {
     fn run_job(&mut self, job: Job) {
         match job {
             Job::Deliver { port, msg } => {
+                if self.trace {
+                    let id = self.id.clone();
+                    self.trace_msg("RCV", &id, "->", &port, &msg);
+                }
                 if port.is_empty() {
                     self.node_request(msg);
                 } else {
@@ -946,6 +986,9 @@ impl Node {
             }
             Job::DeliverFrom(b) => {
                 let (port, msg, src) = *b;
+                if self.trace {
+                    self.trace_msg("RCV", &src, "->", &port, &msg);
+                }
                 self.src = Some(src);
                 if port.is_empty() {
                     self.node_request(msg);

@@ -155,6 +155,19 @@ pub(super) fn sink(n: &mut Node, l: &Log) -> PortId {
     })
 }
 
+/// A (its own seed) and B (seeded with A), secret "s", plus extra keys.
+fn pair_with(extra_a: &[(&str, &str)], extra_b: &[(&str, &str)]) -> Wire {
+    let mut w = Wire::new();
+    let mut a = vec![("nodeid", "A"), ("secret", "s"), ("seeds", "10.0.0.1:4040")];
+    a.extend_from_slice(extra_a);
+    let mut b = vec![("nodeid", "B"), ("secret", "s"), ("seeds", "10.0.0.1:4040")];
+    b.extend_from_slice(extra_b);
+    w.add("10.0.0.1:4040", &a);
+    w.add("10.0.0.2:4040", &b);
+    w.pump();
+    w
+}
+
 fn pair(secret_b: &str) -> Wire {
     let mut w = Wire::new();
     w.add(
@@ -362,14 +375,7 @@ fn killed_connection_fires_monitors_and_node_down() {
 #[test]
 fn heartbeats_keep_idle_links_up_and_detect_silent_death() {
     let hb = [("heartbeat_interval", "0.5"), ("heartbeat_timeout", "2")];
-    let mut w = Wire::new();
-    let mut a = vec![("nodeid", "A"), ("secret", "s"), ("seeds", "10.0.0.1:4040")];
-    a.extend_from_slice(&hb);
-    let mut b = vec![("nodeid", "B"), ("secret", "s"), ("seeds", "10.0.0.1:4040")];
-    b.extend_from_slice(&hb);
-    w.add("10.0.0.1:4040", &a);
-    w.add("10.0.0.2:4040", &b);
-    w.pump();
+    let mut w = pair_with(&hb, &hb);
     w.advance(Duration::from_secs(10));
     assert_eq!(
         w.nodes[1].up_nodes(),
@@ -384,7 +390,6 @@ fn heartbeats_keep_idle_links_up_and_detect_silent_death() {
         .forget();
     w.pump();
     w.black_holed.push(0); // A goes silent, nobody closes anything
-    let t0 = w.now;
     w.advance(Duration::from_secs(5));
     assert_eq!(l.borrow().len(), 1);
     assert!(
@@ -392,26 +397,11 @@ fn heartbeats_keep_idle_links_up_and_detect_silent_death() {
         "{:?}",
         l.borrow()
     );
-    let _ = t0;
 }
 
 #[test]
 fn oversize_packet_closes_connection_and_fires_monitors() {
-    let mut w = Wire::new();
-    w.add(
-        "10.0.0.1:4040",
-        &[("nodeid", "A"), ("secret", "s"), ("seeds", "10.0.0.1:4040")],
-    );
-    w.add(
-        "10.0.0.2:4040",
-        &[
-            ("nodeid", "B"),
-            ("secret", "s"),
-            ("seeds", "10.0.0.1:4040"),
-            ("max_packet", "1000"),
-        ],
-    );
-    w.pump();
+    let mut w = pair_with(&[], &[("max_packet", "1000")]);
     let l = log();
     let pa = w.nodes[0].port_with(|_, _| Ok(()));
     let pb = w.nodes[1].port_with(|_, _| Ok(()));
@@ -451,7 +441,7 @@ fn simultaneous_connects_settle_on_one_connection() {
 }
 
 #[test]
-fn remote_kil1_and_snd_on_relay() {
+fn snd_on_relays_through_the_other_node() {
     let mut w = pair("s3cret");
     let l = log();
     let pa = sink(&mut w.nodes[0], &l);
@@ -462,21 +452,7 @@ fn remote_kil1_and_snd_on_relay() {
 
 #[test]
 fn json_only_peer_talks_json() {
-    let mut w = Wire::new();
-    w.add(
-        "10.0.0.1:4040",
-        &[("nodeid", "A"), ("secret", "s"), ("seeds", "10.0.0.1:4040")],
-    );
-    w.add(
-        "10.0.0.2:4040",
-        &[
-            ("nodeid", "B"),
-            ("secret", "s"),
-            ("seeds", "10.0.0.1:4040"),
-            ("framing_format", "[\"json\"]"),
-        ],
-    );
-    w.pump();
+    let mut w = pair_with(&[], &[("framing_format", "[\"json\"]")]);
     let l = log();
     let pb = sink(&mut w.nodes[1], &l);
     w.nodes[0].snd(&pb, msg!["hello", 1.5]);

@@ -101,6 +101,11 @@ pub(crate) struct Peers {
 }
 
 impl Peers {
+    /// The connect attempt in progress for `node`.
+    fn attempt_mut(&mut self, node: &str) -> Option<&mut Attempt> {
+        self.map.get_mut(node).and_then(|p| p.attempt.as_mut())
+    }
+
     fn get_or_create(&mut self, node: &str) -> &mut Peer {
         if !self.map.contains_key(node) {
             self.map.insert(crate::value::str(node), Peer::default());
@@ -238,12 +243,7 @@ impl Node {
     /// The master answered a `g_find`: try those addresses, or the route
     /// (extension) for a bind-less node.
     pub(super) fn found_addresses(&mut self, node: &str, addrs: Vec<String>, route: Option<Str>) {
-        let Some(att) = self
-            .peers
-            .map
-            .get_mut(node)
-            .and_then(|p| p.attempt.as_mut())
-        else {
+        let Some(att) = self.peers.attempt_mut(node) else {
             return;
         };
         if addrs.is_empty() && att.addrs.is_empty() {
@@ -252,12 +252,7 @@ impl Node {
                 return;
             }
         }
-        let Some(att) = self
-            .peers
-            .map
-            .get_mut(node)
-            .and_then(|p| p.attempt.as_mut())
-        else {
+        let Some(att) = self.peers.attempt_mut(node) else {
             return;
         };
         for a in addrs {
@@ -291,23 +286,13 @@ impl Node {
     }
 
     fn try_next_addr(&mut self, node: &str) {
-        let Some(att) = self
-            .peers
-            .map
-            .get_mut(node)
-            .and_then(|p| p.attempt.as_mut())
-        else {
+        let Some(att) = self.peers.attempt_mut(node) else {
             return;
         };
         if let Some(t) = att.step.take() {
             self.timers.cancel(t);
         }
-        let Some(att) = self
-            .peers
-            .map
-            .get_mut(node)
-            .and_then(|p| p.attempt.as_mut())
-        else {
+        let Some(att) = self.peers.attempt_mut(node) else {
             return;
         };
         if att.next >= att.addrs.len() {
@@ -332,12 +317,7 @@ impl Node {
             );
             id
         });
-        if let Some(att) = self
-            .peers
-            .map
-            .get_mut(node)
-            .and_then(|p| p.attempt.as_mut())
-        {
+        if let Some(att) = self.peers.attempt_mut(node) {
             att.pending.push(conn);
             att.step = step_id;
         }
@@ -345,12 +325,7 @@ impl Node {
 
     /// One address of a connect attempt failed.
     pub(crate) fn attempt_failed(&mut self, node: &str, conn: ConnId, reason: &str) {
-        let Some(att) = self
-            .peers
-            .map
-            .get_mut(node)
-            .and_then(|p| p.attempt.as_mut())
-        else {
+        let Some(att) = self.peers.attempt_mut(node) else {
             return;
         };
         att.pending.retain(|c| *c != conn);
@@ -388,12 +363,7 @@ impl Node {
         match t {
             NetTimer::Tick => self.tick(),
             NetTimer::ConnectStep(node) => {
-                if let Some(att) = self
-                    .peers
-                    .map
-                    .get_mut(&node)
-                    .and_then(|p| p.attempt.as_mut())
-                {
+                if let Some(att) = self.peers.attempt_mut(&node) {
                     att.step = None;
                     self.try_next_addr(&node);
                 }
@@ -507,12 +477,7 @@ impl Node {
         if let Some(c) = self.conns.remove(&conn) {
             self.actions.push_back(Action::Close { conn });
             if let Some(peer) = c.for_peer {
-                if let Some(att) = self
-                    .peers
-                    .map
-                    .get_mut(&peer)
-                    .and_then(|p| p.attempt.as_mut())
-                {
+                if let Some(att) = self.peers.attempt_mut(&peer) {
                     att.pending.retain(|x| *x != conn);
                 }
             }

@@ -612,7 +612,7 @@ fn eval_is_refused_with_an_error_reply() {
     let mut n = node();
     let l = log();
     let sink = n.port_with(recorder(&l, ""));
-    n.snd("test/node", msg!["eval", "1+1", &sink, "r"]);
+    n.eval_on("test/node", "1+1", msg![&sink, "r"]);
     run(&mut n);
     assert_eq!(
         *l.borrow(),

@@ -34,8 +34,8 @@
 //! assert_eq!(cbor::from_slice(&bytes).unwrap(), v);
 //! ```
 
-use super::{Str, Value};
-use minicbor::data::{Int, Type};
+use super::Value;
+use minicbor::data::Int;
 use minicbor::decode::{self, Decoder};
 use minicbor::encode::{self, Encoder, Write};
 use std::fmt;
@@ -97,132 +97,273 @@ pub fn from_slice(bytes: &[u8]) -> Result<Value, CborError> {
 /// Decodes the first CBOR item of `bytes`, returning it and the number of
 /// bytes it occupied. [`CborError::Truncated`] means the item is incomplete.
 pub fn decode_prefix(bytes: &[u8]) -> Result<(Value, usize), CborError> {
-    let mut d = Decoder::new(bytes);
-    let v = decode_value(&mut d)?;
-    Ok((v, d.position()))
+    let mut r = Reader { b: bytes, p: 0 };
+    let v = decode_at(&mut r, 0)?;
+    Ok((v, r.p))
 }
 
 /// Decodes one item at the decoder's position (depth-limited).
 pub fn decode_value(d: &mut Decoder<'_>) -> Result<Value, CborError> {
-    decode_at(d, 0)
+    let mut r = Reader {
+        b: d.input(),
+        p: d.position(),
+    };
+    let v = decode_at(&mut r, 0)?;
+    d.set_position(r.p);
+    Ok(v)
 }
 
-fn decode_at(d: &mut Decoder<'_>, depth: usize) -> Result<Value, CborError> {
+/// Decodes the first CBOR item of `bytes` if it is an array, as its first
+/// element and a vector of the others, plus the number of bytes it
+/// occupied; `Ok(None)` if the item is not an array. This is how packets
+/// `[port, msg…]` arrive: the message vector is allocated once, at its
+/// final size, and never shifted.
+///
+/// ```
+/// # use aemp_core::{value::cbor, Value};
+/// let b = cbor::to_vec(&Value::Array(vec![Value::from("p"), Value::Int(1)]));
+/// let (first, rest, used) = cbor::decode_split_prefix(&b).unwrap().unwrap();
+/// assert_eq!((first, rest, used), (Some(Value::from("p")), vec![Value::Int(1)], b.len()));
+/// assert_eq!(cbor::decode_split_prefix(&[0x01]), Ok(None));
+/// ```
+#[allow(clippy::type_complexity)]
+pub fn decode_split_prefix(
+    bytes: &[u8],
+) -> Result<Option<(Option<Value>, Vec<Value>, usize)>, CborError> {
+    let mut r = Reader { b: bytes, p: 0 };
+    let mut ib = r.byte()?;
+    while ib >> 5 == 6 {
+        r.arg(ib)?;
+        ib = r.byte()?;
+    }
+    if ib >> 5 != 4 {
+        return Ok(None);
+    }
+    let (first, rest) = if ib & 31 == 31 {
+        let mut first = None;
+        let mut rest = Vec::new();
+        while r.peek()? != 0xff {
+            let v = decode_at(&mut r, 1)?;
+            if first.is_none() {
+                first = Some(v);
+            } else {
+                rest.push(v);
+            }
+        }
+        r.p += 1;
+        (first, rest)
+    } else {
+        let n = r.arg(ib)?;
+        if n == 0 {
+            (None, Vec::new())
+        } else {
+            let first = decode_at(&mut r, 1)?;
+            let mut rest = Vec::with_capacity((n - 1).min(r.remaining() as u64) as usize);
+            for _ in 1..n {
+                rest.push(decode_at(&mut r, 1)?);
+            }
+            (Some(first), rest)
+        }
+    };
+    Ok(Some((first, rest, r.p)))
+}
+
+/// The decoder proper: a cursor over the input. (Hand-written rather than
+/// minicbor's `Decoder`, which classifies every item twice; this is the
+/// receive hot path.)
+struct Reader<'a> {
+    b: &'a [u8],
+    p: usize,
+}
+
+impl<'a> Reader<'a> {
+    #[inline]
+    fn byte(&mut self) -> Result<u8, CborError> {
+        let x = *self.b.get(self.p).ok_or(CborError::Truncated)?;
+        self.p += 1;
+        Ok(x)
+    }
+
+    #[inline]
+    fn peek(&self) -> Result<u8, CborError> {
+        self.b.get(self.p).copied().ok_or(CborError::Truncated)
+    }
+
+    #[inline]
+    fn remaining(&self) -> usize {
+        self.b.len() - self.p
+    }
+
+    #[inline]
+    fn take(&mut self, n: u64) -> Result<&'a [u8], CborError> {
+        if n > self.remaining() as u64 {
+            return Err(CborError::Truncated);
+        }
+        let s = &self.b[self.p..self.p + n as usize];
+        self.p += n as usize;
+        Ok(s)
+    }
+
+    #[inline]
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], CborError> {
+        let s = self.take(N as u64)?;
+        let mut a = [0u8; N];
+        a.copy_from_slice(s);
+        Ok(a)
+    }
+
+    /// The argument of initial byte `ib` (additional info 0..=27; anything
+    /// else is reserved or "indefinite" and must be handled by the caller).
+    #[inline]
+    fn arg(&mut self, ib: u8) -> Result<u64, CborError> {
+        Ok(match ib & 31 {
+            ai @ 0..=23 => u64::from(ai),
+            24 => u64::from(self.byte()?),
+            25 => u64::from(u16::from_be_bytes(self.array()?)),
+            26 => u64::from(u32::from_be_bytes(self.array()?)),
+            27 => u64::from_be_bytes(self.array()?),
+            _ => return Err(reserved(ib)),
+        })
+    }
+
+    /// The chunks of an indefinite-length string of major type `major`,
+    /// appended to `out`, up to and including the `break`.
+    fn chunks(&mut self, major: u8, out: &mut Vec<u8>) -> Result<(), CborError> {
+        loop {
+            let ib = self.byte()?;
+            if ib == 0xff {
+                return Ok(());
+            }
+            if ib >> 5 != major || ib & 31 > 27 {
+                return Err(CborError::Invalid(format!(
+                    "unexpected initial byte 0x{ib:02x} in an indefinite-length string"
+                )));
+            }
+            let n = self.arg(ib)?;
+            let chunk = self.take(n)?;
+            if major == 3 {
+                std::str::from_utf8(chunk).map_err(utf8_err)?;
+            }
+            out.extend_from_slice(chunk);
+        }
+    }
+}
+
+fn reserved(ib: u8) -> CborError {
+    CborError::Invalid(format!("reserved initial byte 0x{ib:02x}"))
+}
+
+fn utf8_err(e: std::str::Utf8Error) -> CborError {
+    CborError::Invalid(format!("invalid UTF-8 in text string: {e}"))
+}
+
+/// A half-precision float (RFC 8949, appendix D).
+fn f16_to_f64(h: u16) -> f64 {
+    let exp = (h >> 10) & 0x1f;
+    let mant = f64::from(h & 0x3ff);
+    let v = match exp {
+        0 => mant * 2f64.powi(-24),
+        31 if mant == 0.0 => f64::INFINITY,
+        31 => f64::NAN,
+        _ => (1024.0 + mant) * 2f64.powi(i32::from(exp) - 25),
+    };
+    if h & 0x8000 != 0 {
+        -v
+    } else {
+        v
+    }
+}
+
+fn decode_at(r: &mut Reader<'_>, depth: usize) -> Result<Value, CborError> {
     if depth > MAX_DEPTH {
         return Err(CborError::TooDeep);
     }
     // Tags are skipped iteratively, so a chain of tags cannot recurse.
-    let mut ty = d.datatype()?;
-    while ty == Type::Tag {
-        d.tag()?;
-        ty = d.datatype()?;
+    let mut ib = r.byte()?;
+    while ib >> 5 == 6 {
+        r.arg(ib)?;
+        ib = r.byte()?;
     }
-    Ok(match ty {
-        Type::Bool => Value::Bool(d.bool()?),
-        Type::Null => {
-            d.null()?;
-            Value::Null
-        }
-        Type::Undefined => {
-            d.undefined()?;
-            Value::Null
-        }
-        Type::U8
-        | Type::U16
-        | Type::U32
-        | Type::U64
-        | Type::I8
-        | Type::I16
-        | Type::I32
-        | Type::I64
-        | Type::Int => Value::Int(i128::from(d.int()?)),
-        Type::F16 | Type::F32 | Type::F64 => Value::Float(d.f64()?),
-        Type::Bytes => Value::Bytes(d.bytes()?.to_vec()),
-        Type::BytesIndef => {
+    let ai = ib & 31;
+    Ok(match ib >> 5 {
+        0 => Value::Int(i128::from(r.arg(ib)?)),
+        1 => Value::Int(-1 - i128::from(r.arg(ib)?)),
+        2 if ai == 31 => {
             let mut v = Vec::new();
-            for chunk in d.bytes_iter()? {
-                v.extend_from_slice(chunk?);
-            }
+            r.chunks(2, &mut v)?;
             Value::Bytes(v)
         }
-        Type::String => Value::Text(Str::new(d.str()?)),
-        Type::StringIndef => {
-            let mut s = String::new();
-            for chunk in d.str_iter()? {
-                s.push_str(chunk?);
-            }
-            Value::Text(Str::from(s))
+        2 => {
+            let n = r.arg(ib)?;
+            Value::Bytes(r.take(n)?.to_vec())
         }
-        Type::Array | Type::ArrayIndef => {
-            let len = d.array()?;
-            let mut items = Vec::with_capacity(capacity(d, len, 1));
-            match len {
-                Some(n) => {
-                    for _ in 0..n {
-                        items.push(decode_at(d, depth + 1)?);
-                    }
-                }
-                None => {
-                    while !at_break(d)? {
-                        items.push(decode_at(d, depth + 1)?);
-                    }
-                }
+        3 if ai == 31 => {
+            let mut v = Vec::new();
+            r.chunks(3, &mut v)?;
+            // Every chunk is valid UTF-8, so their concatenation is.
+            let s = String::from_utf8(v).map_err(|e| utf8_err(e.utf8_error()))?;
+            Value::Text(super::str(&s))
+        }
+        3 => {
+            let n = r.arg(ib)?;
+            let s = std::str::from_utf8(r.take(n)?).map_err(utf8_err)?;
+            Value::Text(super::str(s))
+        }
+        4 if ai == 31 => {
+            let mut items = Vec::new();
+            while r.peek()? != 0xff {
+                items.push(decode_at(r, depth + 1)?);
+            }
+            r.p += 1;
+            Value::Array(items)
+        }
+        4 => {
+            let n = r.arg(ib)?;
+            // Never preallocate more than the remaining input could hold.
+            let mut items = Vec::with_capacity(n.min(r.remaining() as u64) as usize);
+            for _ in 0..n {
+                items.push(decode_at(r, depth + 1)?);
             }
             Value::Array(items)
         }
-        Type::Map | Type::MapIndef => {
-            let len = d.map()?;
-            let mut entries = Vec::with_capacity(capacity(d, len, 2));
-            match len {
-                Some(n) => {
-                    for _ in 0..n {
-                        let k = decode_at(d, depth + 1)?;
-                        let v = decode_at(d, depth + 1)?;
-                        entries.push((k, v));
-                    }
-                }
-                None => {
-                    while !at_break(d)? {
-                        let k = decode_at(d, depth + 1)?;
-                        let v = decode_at(d, depth + 1)?;
-                        entries.push((k, v));
-                    }
-                }
+        5 if ai == 31 => {
+            let mut entries = Vec::new();
+            while r.peek()? != 0xff {
+                let k = decode_at(r, depth + 1)?;
+                let v = decode_at(r, depth + 1)?;
+                entries.push((k, v));
+            }
+            r.p += 1;
+            Value::Map(entries)
+        }
+        5 => {
+            let n = r.arg(ib)?;
+            let mut entries = Vec::with_capacity(n.min(r.remaining() as u64 / 2) as usize);
+            for _ in 0..n {
+                let k = decode_at(r, depth + 1)?;
+                let v = decode_at(r, depth + 1)?;
+                entries.push((k, v));
             }
             Value::Map(entries)
         }
-        Type::Simple => {
-            let n = d.simple()?;
-            return Err(CborError::Invalid(format!("unsupported simple value {n}")));
-        }
-        Type::Break => return Err(CborError::Invalid("unexpected break".into())),
-        Type::Tag => unreachable!("tags were skipped above"),
-        Type::Unknown(b) => {
-            return Err(CborError::Invalid(format!(
-                "reserved initial byte 0x{b:02x}"
-            )))
-        }
+        _ => match ai {
+            20 => Value::Bool(false),
+            21 => Value::Bool(true),
+            22 | 23 => Value::Null,
+            25 => Value::Float(f16_to_f64(u16::from_be_bytes(r.array()?))),
+            26 => Value::Float(f64::from(f32::from_be_bytes(r.array()?))),
+            27 => Value::Float(f64::from_be_bytes(r.array()?)),
+            0..=19 => {
+                return Err(CborError::Invalid(format!("unsupported simple value {ai}")));
+            }
+            24 => {
+                let n = r.byte()?;
+                return Err(CborError::Invalid(format!("unsupported simple value {n}")));
+            }
+            31 => return Err(CborError::Invalid("unexpected break".into())),
+            _ => return Err(reserved(ib)),
+        },
     })
-}
-
-/// A safe preallocation for `len` items of `per` bytes each: never more than
-/// the remaining input could hold (a hostile length cannot allocate).
-fn capacity(d: &Decoder<'_>, len: Option<u64>, per: usize) -> usize {
-    let remaining = d.input().len().saturating_sub(d.position()) / per;
-    len.map_or(0, |n| {
-        usize::try_from(n).unwrap_or(usize::MAX).min(remaining)
-    })
-}
-
-/// True (and the break consumed) if the next byte is the `break` that ends
-/// an indefinite-length array or map.
-fn at_break(d: &mut Decoder<'_>) -> Result<bool, CborError> {
-    if d.datatype()? == Type::Break {
-        d.set_position(d.position() + 1);
-        Ok(true)
-    } else {
-        Ok(false)
-    }
 }
 
 /// Encodes `v` as one CBOR item into a new vector.
@@ -405,6 +546,24 @@ pub(crate) mod tests {
             from_slice(&hex("fb3ff8000000000000")).unwrap(),
             Value::Float(1.5)
         );
+        // RFC 8949 appendix A: half-precision edge cases
+        for (h, x) in [
+            ("f90000", 0.0),
+            ("f98000", -0.0),
+            ("f90001", 5.960464477539063e-8),
+            ("f90400", 6.103515625e-5),
+            ("f97bff", 65504.0),
+            ("f9c400", -4.0),
+            ("f97c00", f64::INFINITY),
+            ("f9fc00", f64::NEG_INFINITY),
+        ] {
+            assert_eq!(from_slice(&hex(h)).unwrap(), Value::Float(x), "{h}");
+        }
+        assert!(from_slice(&hex("f97e00"))
+            .unwrap()
+            .as_f64()
+            .unwrap()
+            .is_nan());
         // always encoded as double
         assert_eq!(to_vec(&Value::Float(0.0)), hex("fb0000000000000000"));
     }

@@ -36,7 +36,7 @@
 //! assert_eq!(json::to_vec(&Value::Bytes(vec![0x61, 0xff])), "\"a\u{ff}\"".as_bytes());
 //! ```
 
-use super::{Str, Value};
+use super::Value;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 use std::fmt;
@@ -173,10 +173,10 @@ impl<'de> Visitor<'de> for ValueVisitor {
         Ok(Value::Float(v))
     }
     fn visit_str<E>(self, v: &str) -> Result<Value, E> {
-        Ok(Value::Text(Str::new(v)))
+        Ok(Value::Text(super::str(v)))
     }
     fn visit_string<E>(self, v: String) -> Result<Value, E> {
-        Ok(Value::Text(Str::from(v)))
+        Ok(Value::Text(super::str(&v)))
     }
     fn visit_bytes<E>(self, v: &[u8]) -> Result<Value, E> {
         Ok(Value::Bytes(v.to_vec()))

@@ -160,6 +160,12 @@ struct Scan {
     esc: bool,
 }
 
+/// A decoded packet, whole or split into its first element and the rest.
+enum Packet {
+    Whole(Msg),
+    Split(Value, Msg),
+}
+
 /// Incremental packet decoder for one direction of one connection.
 #[derive(Debug)]
 pub struct FrameDecoder {
@@ -214,12 +220,40 @@ impl FrameDecoder {
     /// The next complete packet, `Ok(None)` if more bytes are needed.
     /// An empty `Msg` is the keepalive packet `[]`.
     pub fn next_packet(&mut self) -> Result<Option<Msg>, FrameError> {
+        Ok(self.next_any(false)?.map(|p| match p {
+            Packet::Whole(m) => m,
+            Packet::Split(first, mut rest) => {
+                rest.insert(0, first);
+                rest
+            }
+        }))
+    }
+
+    /// [`next_packet`](Self::next_packet) with the packet split into its
+    /// first element (the port; `None` for the keepalive `[]`) and the
+    /// rest (the message), without shifting the message in memory.
+    #[allow(clippy::type_complexity)]
+    pub fn next_split(&mut self) -> Result<Option<(Option<Value>, Msg)>, FrameError> {
+        Ok(self.next_any(true)?.map(|p| match p {
+            Packet::Whole(mut m) => {
+                let first = if m.is_empty() {
+                    None
+                } else {
+                    Some(m.remove(0))
+                };
+                (first, m)
+            }
+            Packet::Split(first, rest) => (Some(first), rest),
+        }))
+    }
+
+    fn next_any(&mut self, split: bool) -> Result<Option<Packet>, FrameError> {
         if let Some(e) = &self.failed {
             return Err(e.clone());
         }
         let r = match self.framing {
-            Framing::Cbor => self.next_cbor(),
-            Framing::Json => self.next_json(),
+            Framing::Cbor => self.next_cbor(split),
+            Framing::Json => self.next_json().map(|m| m.map(Packet::Whole)),
         };
         match r {
             Ok(Some(msg)) => {
@@ -261,7 +295,7 @@ impl FrameDecoder {
         }
     }
 
-    fn next_cbor(&mut self) -> Result<Option<Msg>, FrameError> {
+    fn next_cbor(&mut self, split: bool) -> Result<Option<Packet>, FrameError> {
         if self.start == self.buf.len() {
             return Ok(None);
         }
@@ -272,14 +306,29 @@ impl FrameDecoder {
                 Some(0x80..=0x9f | 0xc0..=0xdb) => {}
                 _ => return Err(FrameError::NotArray),
             }
-            match cbor::decode_prefix(input) {
-                Ok((v, used)) => {
+            let r = if split {
+                cbor::decode_split_prefix(input).map(|p| {
+                    p.map(|(first, rest, used)| {
+                        let pkt = match first {
+                            Some(f) => Packet::Split(f, rest),
+                            None => Packet::Whole(rest),
+                        };
+                        (Some(pkt), used)
+                    })
+                    .unwrap_or((None, 0))
+                })
+            } else {
+                cbor::decode_prefix(input).map(|(v, used)| match v {
+                    Value::Array(a) => (Some(Packet::Whole(a)), used),
+                    _ => (None, used),
+                })
+            };
+            match r {
+                Ok((pkt, used)) => {
+                    let pkt = pkt.ok_or(FrameError::NotArray)?;
                     self.check_size(used)?;
                     self.start += used;
-                    return match v {
-                        Value::Array(a) => Ok(Some(a)),
-                        _ => Err(FrameError::NotArray),
-                    };
+                    return Ok(Some(pkt));
                 }
                 Err(CborError::Truncated) => {
                     self.scan.active = true;
@@ -295,7 +344,7 @@ impl FrameDecoder {
                 let v = cbor::from_slice(&self.buf[self.start..end]).map_err(cbor_err)?;
                 self.start = end;
                 match v {
-                    Value::Array(a) => Ok(Some(a)),
+                    Value::Array(a) => Ok(Some(Packet::Whole(a))),
                     _ => Err(FrameError::NotArray),
                 }
             }
@@ -589,6 +638,36 @@ mod tests {
             got.extend(drain(&mut d));
         }
         assert_eq!(rendered(&got), diags);
+    }
+
+    #[test]
+    fn next_split_matches_next_packet() {
+        let (mut all, _) = trace_cbor_stream();
+        all.extend_from_slice(&[0x80, 0x9f, 0x41, b'p', 0x01, 0xff, 0x9f, 0xff]); // [], [_ "p", 1], [_ ]
+        for framing in [Framing::Cbor, Framing::Json] {
+            let bytes = if framing == Framing::Cbor {
+                all.clone()
+            } else {
+                TRACE_JSON.join("").into_bytes()
+            };
+            let mut d = FrameDecoder::new(framing);
+            d.feed(&bytes);
+            let want = drain(&mut d);
+            for chunk in [1, 5, bytes.len()] {
+                let mut d = FrameDecoder::new(framing);
+                let mut got = vec![];
+                for c in bytes.chunks(chunk) {
+                    d.feed(c);
+                    while let Some((first, mut rest)) = d.next_split().unwrap() {
+                        if let Some(f) = first {
+                            rest.insert(0, f);
+                        }
+                        got.push(rest);
+                    }
+                }
+                assert_eq!(got, want, "{framing} chunk {chunk}");
+            }
+        }
     }
 
     #[test]

@@ -12,6 +12,7 @@ cd "$(dirname "$0")/../.."
 out=target/e2e
 mkdir -p "$out"
 profile=${AEMP_E2E_PROFILE:-debug}
+export PERL_ANYEVENT_MP_RC="$PWD/$out/no-such-rc"   # no rc file of the user's
 flag=(); [[ $profile == release ]] && flag=(--release)
 cargo build -q "${flag[@]}" -p aemp --bin aemp --example web_peer
 pids=()

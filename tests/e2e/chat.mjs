@@ -3,6 +3,7 @@
 // something. Run by tests/e2e/run.sh (which builds the binaries and
 // web/pkg): node tests/e2e/chat.mjs <aemp binary> <web_peer binary>
 // Screenshots: target/e2e/*.png
+import { writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { aempRun, browser, check, cleanup, outDir, page, start, summary, until } from "./lib.mjs";
 
@@ -12,6 +13,8 @@ if (!aemp || !webPeer) {
   process.exit(2);
 }
 const secret = "e2e-" + Math.random().toString(36).slice(2);
+// No rc file of the user's: the seeds get everything from their arguments.
+process.env.PERL_ANYEVENT_MP_RC = `${outDir}/no-such-rc`;
 const global = '["AnyEvent::MP::Global::"]';
 
 const seedA = await aempRun(aemp, "seedA", ["nodeid", "seedA", "binds", "127.0.0.1:0", "secret", secret, "services", global]);
@@ -54,6 +57,16 @@ await check('a native node\'s ["say", nick, text] appears in both tabs', async (
   native = start("web_peer", webPeer, ["chat-say", seedB.addr, secret, "2", "native", "hello from a native node"]);
   await native.waitLine(/^said 2$/, 30000);
   for (const p of [alice, bob]) await until(p, "the native message", hasMessage, ["#messages li", "hello from a native node"]);
+});
+
+await check("`aemp snd <port> say shell …` from a shell appears in the tab", async () => {
+  const rc = `${outDir}/e2e-rc.json`;
+  writeFileSync(rc, JSON.stringify({ version: 1, secret, seeds: [seedA.addr] }));
+  const port = await alice.evaluate(() => window.chat.port);
+  const snd = start("aemp snd", aemp, ["snd", port, "say", "shell", "hello from aemp snd"], { PERL_ANYEVENT_MP_RC: rc });
+  const code = await new Promise((res) => snd.proc.on("exit", res));
+  if (code !== 0) throw new Error(`aemp snd exited ${code}: ${snd.stderr()}`);
+  await until(alice, "the shell's message", hasMessage, ["#messages li", "hello from aemp snd"]);
 });
 
 await check("a nick change is seen by the other tab", async () => {

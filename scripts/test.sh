@@ -36,10 +36,13 @@ export PATH="$PWD/.tools/node_modules/.bin:$HOME/.cargo/bin:$PATH"
 step "wasm-pack test --node web (kernel semantics through the JS API, in Node)"
 wasm-pack test --node web
 
-step "wasm-pack test --headless --chrome web (in headless Chromium)"
-wasm-pack test --headless --chrome web
+step "wasm-pack test --headless --chrome web (in headless Chromium, against a native seed)"
+bash tests/e2e/browser-test.sh
 
 step "wasm-pack build web --target web (the npm package)"
 wasm-pack build web --target web
+
+step "end-to-end chat: two headless Chromium tabs on two seeds (tests/e2e)"
+bash tests/e2e/run.sh
 
 step "all checks passed"

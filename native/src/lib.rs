@@ -17,7 +17,8 @@
 //!
 //! Module map: [`kernel`] (driver API), [`clock`], `driver` (the loop),
 //! `conn` (per-connection I/O), `listen` (listeners, protocol sniffing),
-//! [`http`] (the HTTP responses), [`runtime`] (start-up, handles).
+//! [`http`] (the HTTP responses), [`www`] (the browser pages),
+//! [`runtime`] (start-up, handles).
 
 pub mod clock;
 mod conn;
@@ -26,6 +27,7 @@ pub mod http;
 pub mod kernel;
 mod listen;
 pub mod runtime;
+pub mod www;
 
 pub use aemp_core as core;
 pub use driver::DriverOptions;

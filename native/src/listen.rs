@@ -7,6 +7,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
 use aemp_core::config::addr::expand_wildcard;
@@ -17,6 +18,7 @@ use tokio::net::{TcpListener, TcpStream};
 use crate::driver::Shared;
 use crate::http;
 use crate::kernel::{Kernel, Transport};
+use crate::www::Site;
 
 /// How long an accepted socket may stay silent before we greet it first.
 const SILENCE: Duration = Duration::from_millis(300);
@@ -72,12 +74,20 @@ pub fn host_port(sa: &SocketAddr) -> String {
     sa.to_string()
 }
 
-/// Accepts connections on `l` forever.
-pub(crate) async fn accept_loop<K: Kernel>(sh: Rc<Shared<K>>, l: TcpListener) {
+/// Accepts connections on `l` forever; plain HTTP requests get `site`.
+pub(crate) async fn accept_loop<K: Kernel>(sh: Rc<Shared<K>>, l: TcpListener, site: Arc<Site>) {
+    let local = l.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    let local: Arc<str> = Arc::from(local);
     loop {
         match l.accept().await {
             Ok((s, peer)) => {
-                tokio::task::spawn_local(handle_socket(sh.clone(), s, peer));
+                tokio::task::spawn_local(handle_socket(
+                    sh.clone(),
+                    s,
+                    peer,
+                    site.clone(),
+                    local.clone(),
+                ));
             }
             Err(e) => {
                 tracing::warn!("accept: {e}");
@@ -135,6 +145,11 @@ async fn sniff(s: &TcpStream) -> Kind {
                             method: req.method.unwrap_or("").to_string(),
                             path: req.path.unwrap_or("").to_string(),
                             websocket,
+                            host: req
+                                .headers
+                                .iter()
+                                .find(|h| h.name.eq_ignore_ascii_case("host"))
+                                .map(|h| String::from_utf8_lossy(h.value).trim().to_string()),
                         },
                         len,
                     );
@@ -151,7 +166,13 @@ async fn sniff(s: &TcpStream) -> Kind {
     }
 }
 
-async fn handle_socket<K: Kernel>(sh: Rc<Shared<K>>, s: TcpStream, peer: SocketAddr) {
+async fn handle_socket<K: Kernel>(
+    sh: Rc<Shared<K>>,
+    s: TcpStream,
+    peer: SocketAddr,
+    site: Arc<Site>,
+    local: Arc<str>,
+) {
     crate::conn::tune_socket(&s, sh.opts.nodelay);
     let kind = match tokio::time::timeout(sh.opts.handshake_timeout, sniff(&s)).await {
         Ok(k) => k,
@@ -183,13 +204,18 @@ async fn handle_socket<K: Kernel>(sh: Rc<Shared<K>>, s: TcpStream, peer: SocketA
         }
         Kind::Http(req, len) => {
             let node_id = sh.node.borrow().node_id();
-            let resp = http::route(&req, &node_id);
+            let head_only = req.method == "HEAD";
+            // Files are read off the node thread.
+            let resp =
+                tokio::task::spawn_blocking(move || http::route(&req, &node_id, &site, &local))
+                    .await
+                    .unwrap_or_else(|_| http::Response::internal_error());
             let mut s = s;
             let mut head = vec![0u8; len];
             if s.read_exact(&mut head).await.is_err() {
                 return;
             }
-            let _ = s.write_all(&resp.to_bytes(req.method == "HEAD")).await;
+            let _ = s.write_all(&resp.to_bytes(head_only)).await;
             let _ = s.shutdown().await;
             // Drain briefly so the close is a FIN, not a reset.
             let mut sink = [0u8; 1024];

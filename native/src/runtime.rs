@@ -331,8 +331,41 @@ pub fn node_channel<K: Kernel>() -> (NodeHandle<K>, NodeReceiver<K>) {
     (NodeHandle { tx }, NodeReceiver(rx))
 }
 
+/// The web secret of a node with listeners: a configured non-empty
+/// `web_secret` is kept; without one, a node that listens on loopback only
+/// gets a random one for this run (so browser pages served by this node can
+/// join as untrusted nodes, see docs/trust.md), while a node reachable from
+/// other hosts does not (opening it to pages must be a decision: set
+/// `web_secret`); an empty `web_secret` (`""`) disables it.
+pub fn ensure_web_secret(cfg: &mut Config, has_listeners: bool, loopback_only: bool) {
+    match cfg.get("web_secret") {
+        Some(serde_json::Value::String(s)) if s.is_empty() => {
+            cfg.set("web_secret", serde_json::Value::Null)
+        }
+        None if has_listeners && loopback_only => cfg.set("web_secret", generate_secret().into()),
+        None if has_listeners => tracing::info!(
+            "browser pages cannot join: this node listens beyond loopback and has no \
+             web_secret (set one to let untrusted pages in; see docs/trust.md)"
+        ),
+        _ => {}
+    }
+}
+
+/// True if every bind address is a loopback host (127.0.0.0/8, ::1, localhost).
+fn loopback_only(binds: &[aemp_core::config::Addr]) -> bool {
+    binds.iter().all(|a| match a {
+        aemp_core::config::Addr::Tcp { host, .. } => {
+            host == "localhost"
+                || host
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        }
+        aemp_core::config::Addr::Url(_) => false,
+    })
+}
+
 fn node_main<K: Kernel>(
-    cfg: Config,
+    mut cfg: Config,
     hostname: String,
     rx: tokio::sync::mpsc::UnboundedReceiver<Cmd<K>>,
     on_start: impl FnOnce(&StartInfo),
@@ -344,6 +377,8 @@ fn node_main<K: Kernel>(
         handshake_timeout: cfg.monitor_timeout().map_err(bad)?,
     };
     let binds = cfg.binds(&hostname).map_err(bad)?;
+    ensure_web_secret(&mut cfg, !binds.is_empty(), loopback_only(&binds));
+    let site = std::sync::Arc::new(crate::www::Site::from_config(&cfg));
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -371,7 +406,7 @@ fn node_main<K: Kernel>(
         };
         let sh = Shared::new(node, clock, opts);
         for l in listeners {
-            tokio::task::spawn_local(crate::listen::accept_loop(sh.clone(), l));
+            tokio::task::spawn_local(crate::listen::accept_loop(sh.clone(), l, site.clone()));
         }
         on_start(&info);
         run_loop(Rc::clone(&sh), rx).await;

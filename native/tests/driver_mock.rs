@@ -184,22 +184,83 @@ async fn peer_eof_is_reported() {
     .unwrap();
 }
 
+async fn http_get(addr: std::net::SocketAddr, req: &str) -> String {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut out = String::new();
+    tokio::time::timeout(Duration::from_secs(10), s.read_to_string(&mut out))
+        .await
+        .unwrap()
+        .unwrap();
+    out
+}
+
 #[tokio::test]
 async fn http_on_the_same_port() {
-    let rt = start(None);
+    // Without pages (`www_root ""`): `/` names the node.
+    let mut m = JsonMap::new();
+    m.insert("binds".into(), json!(["127.0.0.1:0"]));
+    m.insert("www_root".into(), json!(""));
+    let rt = NodeRuntime::<Mock>::start(Config::new("mock", m), "localhost".into()).unwrap();
     for (path, status, body) in [("/", "200", "aemp node mock\n"), ("/nope", "404", "")] {
-        let mut s = TcpStream::connect(rt.addr()).await.unwrap();
-        s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
-            .await
-            .unwrap();
-        let mut out = String::new();
-        tokio::time::timeout(Duration::from_secs(10), s.read_to_string(&mut out))
-            .await
-            .unwrap()
-            .unwrap();
+        let out = http_get(
+            rt.addr(),
+            &format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n"),
+        )
+        .await;
         assert!(out.starts_with(&format!("HTTP/1.1 {status} ")), "{out}");
         assert!(out.ends_with(body), "{out}");
     }
+}
+
+#[tokio::test]
+async fn http_serves_the_pages_and_the_page_config() {
+    // Default: the workspace's www/, and a generated web secret.
+    let rt = start(None);
+    let out = http_get(rt.addr(), "GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    assert!(out.starts_with("HTTP/1.1 200 OK\r\n"), "{out}");
+    assert!(out.contains("Content-Type: text/html"), "{out}");
+    assert!(out.contains("<title>aemp chat</title>"), "{out}");
+    let out = http_get(rt.addr(), "HEAD /net.html HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    assert!(
+        out.starts_with("HTTP/1.1 200 OK\r\n") && out.ends_with("\r\n\r\n"),
+        "{out}"
+    );
+    let out = http_get(
+        rt.addr(),
+        "GET /aemp-config.json HTTP/1.1\r\nHost: 127.0.0.1:9999\r\n\r\n",
+    )
+    .await;
+    let body = out.split("\r\n\r\n").nth(1).unwrap();
+    let v: serde_json::Value = serde_json::from_str(body).unwrap();
+    assert_eq!(v["seeds"], json!(["ws://127.0.0.1:9999/"]));
+    assert_eq!(v["nodeid"], "web/%u");
+    assert_eq!(v["untrusted"], true);
+    assert_eq!(v["secret"].as_str().unwrap().len(), 32);
+    // Traversal and junk never reach outside the page directory, never panic.
+    for req in [
+        "GET /../Cargo.toml HTTP/1.1\r\n\r\n",
+        "GET /%2e%2e/Cargo.toml HTTP/1.1\r\n\r\n",
+        "GET /pkg/../../Cargo.toml HTTP/1.1\r\n\r\n",
+        "GET //etc/passwd HTTP/1.1\r\n\r\n",
+        "GET http://x/../Cargo.toml HTTP/1.1\r\n\r\n",
+    ] {
+        let out = http_get(rt.addr(), req).await;
+        assert!(out.starts_with("HTTP/1.1 404 "), "{req}: {out}");
+    }
+    for junk in [
+        "GET \0\0 HTTP/1.1\r\n\r\n",
+        "GET / HTTP/9\r\nHost: \u{1}\r\n\r\n",
+    ] {
+        // Closed (perhaps with a reset): only the server's survival matters.
+        let mut s = TcpStream::connect(rt.addr()).await.unwrap();
+        let _ = s.write_all(junk.as_bytes()).await;
+        let mut out = Vec::new();
+        let r = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut out)).await;
+        assert!(r.is_ok(), "{junk:?}: not closed");
+    }
+    let out = http_get(rt.addr(), "GET /style.css HTTP/1.1\r\n\r\n").await;
+    assert!(out.contains("Content-Type: text/css"), "{out}");
 }
 
 #[tokio::test]

@@ -95,3 +95,142 @@ async fn refused_websocket_is_reported_and_retried() {
         r#"[[["ws://127.0.0.1:9/","error","close"],["ws://127.0.0.1:9/","error","close"]],["transport_error","ghost"],"alive",true]"#
     );
 }
+
+// ---------------------------------------------------------------------
+// Against a real native seed: tests/e2e/browser-test.sh starts `aemp run`
+// (with a known web secret) and `web_peer test-peer` (a native node
+// that registers `control`, `echo` and `victim` ports in the DB family
+// `aemp_test`), and passes the seed to this test at compile time.
+
+const SEED_WS: Option<&str> = option_env!("AEMP_TEST_SEED_WS");
+const WEB_SECRET: Option<&str> = option_env!("AEMP_TEST_WEB_SECRET");
+
+/// An untrusted browser node joining the test seed with the web secret.
+fn seed_node() -> AempNode {
+    let (Some(seed), Some(secret)) = (SEED_WS, WEB_SECRET) else {
+        panic!(
+            "AEMP_TEST_SEED_WS / AEMP_TEST_WEB_SECRET were not set at compile time: \
+             run this suite through tests/e2e/browser-test.sh"
+        );
+    };
+    let cfg = serde_json::json!({
+        "nodeid": "web/%u", "seeds": [seed], "secret": secret, "untrusted": true,
+    });
+    AempNode::new(Some(JSON::parse(&cfg.to_string()).unwrap())).unwrap()
+}
+
+#[wasm_bindgen_test]
+async fn untrusted_page_against_a_native_seed() {
+    let node = seed_node();
+    assert!(node.node_id().unwrap().starts_with("web/"));
+    let r = run_js(
+        node.into(),
+        r#"
+        const within = (p, ms, what) => Promise.race([p, new Promise((_, rej) =>
+            setTimeout(() => rej(new Error("timed out: " + what)), ms))]);
+        const out = {};
+
+        // The native peer's ports, found through the database (db_reg on
+        // the native node, dbMon here).
+        const peers = await within(new Promise((res) => {
+            const g = node.dbMon("aemp_test", (db) => {
+                const by = {};
+                for (const [port, role] of Object.entries(db)) by[role] = port;
+                if (by.control && by.echo && by.victim) { g.cancel(); res(by); }
+            });
+        }), 30000, "the native ports in family aemp_test");
+        out.master = node.master;
+        out.peerNode = peers.control.split('#')[0];
+
+        // Our own registration reaches the native node's db_mon.
+        const inbox = [];
+        let wake = () => {};
+        const me = node.port((...m) => { inbox.push(m); wake(); });
+        node.dbReg("aemp_test_web", me, "browser-test");
+        const [seen] = await within(node.cal(peers.control, ["seen", me]), 30000, "native sees our dbReg");
+        out.seen = seen;
+
+        // The rest of the database API through the master.
+        const until = async (f, what) => {
+            const t = performance.now();
+            for (;;) {
+                const v = await f();
+                if (v) return v;
+                if (performance.now() - t > 30000) throw new Error("timed out: " + what);
+                await sleep(20);
+            }
+        };
+        node.dbSet("aemp_test_kv", "k1", { a: [1, "x"] });
+        const k2 = node.dbSet("aemp_test_kv", "k2");
+        out.family = await until(async () => {
+            const f = await within(node.dbFamily("aemp_test_kv"), 30000, "dbFamily");
+            return Object.keys(f).length === 2 && f;
+        }, "both keys in dbFamily");
+        out.values = await within(node.dbValues("aemp_test_kv"), 30000, "dbValues");
+        k2.cancel();
+        node.dbDel("aemp_test_kv", "k1");
+        out.keysAfterDel = await until(async () => {
+            const k = await within(node.dbKeys("aemp_test_kv"), 30000, "dbKeys");
+            return k.length === 0 && k;
+        }, "keys deleted");
+
+        // A message from the native node (3 messages, then "done").
+        node.snd(peers.control, "flood", me, 3);
+        const next = (pred, what) => within(new Promise((res) => {
+            const look = () => { const i = inbox.findIndex(pred); if (i >= 0) res(inbox.splice(0, i + 1)); };
+            wake = look; look();
+        }), 30000, what);
+        const first = await next((m) => m[0] === "done", "3 native messages");
+        out.small = first;
+
+        // A monitor on a native port, killed by the native side on request.
+        const died = within(new Promise((res) => node.mon(peers.victim, (...r) => res(r))), 30000, "victim monitor");
+        node.snd(peers.control, "kill_victim");
+        out.victim = await died;
+
+        // Throughput: N messages native → browser (routed through the seed).
+        const N = 20000;
+        let count = 0, t0 = performance.now(), tFirst = 0, tDone = 0;
+        await within(new Promise((res) => {
+            node.rcv(me, "n", () => { if (count++ === 0) tFirst = performance.now(); });
+            node.rcv(me, "done", () => { tDone = performance.now(); res(); });
+            node.snd(peers.control, "flood", me, N);
+        }), 120000, N + " native messages");
+        out.count = count;
+        const msgsPerSec = Math.round(N / ((tDone - t0) / 1000));
+
+        // Round trips browser → native echo → browser, sequential.
+        const R = 200;
+        await node.cal(peers.echo, ["warm-up"], 10000);
+        const r0 = performance.now();
+        for (let i = 0; i < R; i++) {
+            const [v] = await node.cal(peers.echo, [i], 10000);
+            if (v !== i) throw new Error(`echo ${i} answered ${v}`);
+        }
+        const rttMs = (performance.now() - r0) / R;
+        const report = `browser: native->browser ${msgsPerSec} msgs/s (${N} msgs in ${Math.round(tDone - t0)} ms, first after ${Math.round(tFirst - t0)} ms); browser<->native cal round trip ${rttMs.toFixed(3)} ms (mean of ${R} sequential)`;
+        // The native peer prints it (the test runner hides our console).
+        await node.cal(peers.control, ["report", report], 10000);
+        node.shutdown();
+        return out;
+        "#,
+    )
+    .await
+    .unwrap();
+    let s = stringify(&r);
+    assert!(s.contains(r#""seen":"browser-test""#), "{s}");
+    assert!(
+        s.contains(r#""small":[["n",0],["n",1],["n",2],["done",3]]"#),
+        "{s}"
+    );
+    assert!(s.contains(r#""victim":["die","killed on request"]"#), "{s}");
+    assert!(s.contains(r#""count":20000"#), "{s}");
+    assert!(
+        s.contains(r#""family":{"k1":{"a":[1,"x"]},"k2":null}"#),
+        "{s}"
+    );
+    assert!(s.contains(r#""keysAfterDel":[]"#), "{s}");
+    assert!(s.contains(r#""values":["#), "{s}");
+    assert!(s.contains(r#""master":"aemp-test-seed""#), "{s}");
+    assert!(s.contains(r#""peerNode":"native-peer/"#), "{s}");
+}

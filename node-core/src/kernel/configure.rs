@@ -42,6 +42,14 @@ fn net_config(cfg: &Config, node_id: &str) -> Result<NetConfig, Error> {
         }
         hs.extra.push(("untrusted".into(), "1".into()));
     }
+    // TLS (spec §5.3): the PEM is our certificate and our CA set.
+    let tls = match cfg.cert().map_err(cfg_err)? {
+        Some(pem) => Some(std::sync::Arc::new(
+            super::tls::TlsContext::from_pem(&pem).map_err(Error::Config)?,
+        )),
+        None => None,
+    };
+    hs.has_cert = tls.is_some();
     let heartbeat_interval = cfg.heartbeat_interval().map_err(cfg_err)?;
     // Extension: tell the peer we send heartbeats (Perl ignores the key).
     hs.extra
@@ -54,6 +62,7 @@ fn net_config(cfg: &Config, node_id: &str) -> Result<NetConfig, Error> {
         heartbeat_timeout: cfg.heartbeat_timeout().map_err(cfg_err)?,
         max_packet: cfg.max_packet().map_err(cfg_err)?,
         max_queue: cfg.max_queue().map_err(cfg_err)?,
+        tls,
     })
 }
 

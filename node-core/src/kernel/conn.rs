@@ -19,10 +19,21 @@
 //! * **Bounds:** handshake lines are limited to 4 KiB, packets to
 //!   `max_packet` bytes; both errors close the connection (and fire the
 //!   monitors of its node), nothing else is disturbed.
+//! * **TLS (spec §5.3, cargo feature `tls`):** when both greetings ask for
+//!   it, the connection switches to TLS right after the greetings (see
+//!   [`super::tls`]): received bytes are decrypted before the handshake or
+//!   the frame decoder sees them, and everything we send after the
+//!   greeting (auth line, packets, keepalives) is encrypted in
+//!   `poll_transmit` — packets are still encoded into one plaintext buffer
+//!   and sealed in one go per poll. Only TCP connections use TLS: over a
+//!   WebSocket our greeting carries no `tls` key (browsers have their own
+//!   `wss://`), so TLS is never negotiated there.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::remote::NetTimer;
+use super::tls::{TlsContext, TlsSession};
 use super::{Node, TimerAction};
 use crate::time::Time;
 use crate::value::{Msg, Str, Value};
@@ -89,6 +100,8 @@ pub(crate) struct NetConfig {
     pub heartbeat_timeout: Duration,
     pub max_packet: usize,
     pub max_queue: usize,
+    /// Our TLS configuration (`cert` is set).
+    pub tls: Option<Arc<TlsContext>>,
 }
 
 /// Where a connection is in its life.
@@ -127,6 +140,10 @@ pub(crate) struct Conn {
     pub peer_hb: bool,
     /// The peer authenticated as an untrusted node (web secret).
     pub untrusted: bool,
+    /// TLS, once started: every byte after the greetings goes through it.
+    tls: Option<Box<TlsSession>>,
+    /// The auth method the peer used (once authenticated).
+    auth_method: Str,
 }
 
 impl Conn {
@@ -146,6 +163,8 @@ impl Conn {
             last_tx: now,
             peer_hb: false,
             untrusted: false,
+            tls: None,
+            auth_method: Str::default(),
         }
     }
 
@@ -155,6 +174,29 @@ impl Conn {
             Phase::Up { peer, .. } => Some(peer),
             _ => None,
         }
+    }
+
+    /// Queues handshake bytes: plaintext before TLS, through TLS after.
+    fn queue_hs(&mut self, bytes: &[u8]) {
+        match &mut self.tls {
+            Some(tls) => tls.write_plain(bytes),
+            None => self.hs_out.extend_from_slice(bytes),
+        }
+    }
+
+    /// With TLS: encrypts the queued plaintext packets and returns every
+    /// pending record (empty if there is nothing to send).
+    fn seal(&mut self) -> Vec<u8> {
+        let Some(tls) = &mut self.tls else {
+            return Vec::new();
+        };
+        if !self.out.is_empty() {
+            tls.write_plain(&self.out);
+            self.out.clear();
+        }
+        let mut data = Vec::new();
+        tls.take_records(&mut data);
+        data
     }
 
     /// Appends one packet `[port, msg…]` in the connection's framing.
@@ -213,7 +255,7 @@ impl Node {
             "{id}: accepted {transport:?} from {}",
             peer_addr.as_deref().unwrap_or("?")
         );
-        self.start_handshake(id, peer_addr);
+        self.start_handshake(id, peer_addr, transport);
         self.ensure_tick();
         id
     }
@@ -234,14 +276,18 @@ impl Node {
             "{conn}: connected {transport:?} to {}",
             addr.as_deref().unwrap_or("?")
         );
-        self.start_handshake(conn, addr);
+        self.start_handshake(conn, addr, transport);
     }
 
-    fn start_handshake(&mut self, conn: ConnId, peer_addr: Option<String>) {
-        let Some(hs_cfg) = self.net().map(|n| n.hs.clone()) else {
+    fn start_handshake(&mut self, conn: ConnId, peer_addr: Option<String>, transport: Transport) {
+        let Some(mut hs_cfg) = self.net().map(|n| n.hs.clone()) else {
             self.fail_conn(conn, "node not configured");
             return;
         };
+        if transport == Transport::WebSocket {
+            // No TLS inside WebSockets (see the module docs).
+            hs_cfg.has_cert = false;
+        }
         let mut nonce = [0u8; 66];
         self.random_bytes(&mut nonce);
         let hs = Handshake::new(&hs_cfg, nonce, peer_addr);
@@ -263,16 +309,72 @@ impl Node {
             return;
         };
         c.last_rx = self.now;
+        if c.tls.is_some() {
+            self.tls_input(conn, data);
+        } else {
+            self.plain_input(conn, data);
+        }
+    }
+
+    /// Received bytes on a TLS connection: decrypt, finish the TLS
+    /// handshake, pass the plaintext on.
+    fn tls_input(&mut self, conn: ConnId, data: &[u8]) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        let Some(tls) = c.tls.as_mut() else {
+            return;
+        };
+        let result = tls.receive(data);
+        let ready = !tls.is_handshaking();
+        if tls.wants_write() {
+            self.mark_dirty(conn);
+        }
+        let plain = match result {
+            Ok(plain) => plain,
+            Err(e) => {
+                let up = self.conns.get(&conn).is_some_and(|c| c.up_peer().is_some());
+                let what = if up {
+                    "TLS error"
+                } else {
+                    "TLS handshake failed"
+                };
+                self.fail_conn(conn, &format!("{what}: {e}"));
+                return;
+            }
+        };
+        if let Some(Phase::Handshake(hs)) = self.conns.get_mut(&conn).map(|c| &mut c.phase) {
+            if ready && hs.awaiting_tls() {
+                match hs.tls_ready() {
+                    Ok(events) => self.handshake_events(conn, events),
+                    Err(e) => {
+                        self.fail_conn(conn, &e.to_string());
+                        return;
+                    }
+                }
+            }
+        }
+        if !plain.is_empty() {
+            self.plain_input(conn, &plain);
+        }
+    }
+
+    /// Received bytes (decrypted, with TLS) for the handshake or the
+    /// frame decoder.
+    fn plain_input(&mut self, conn: ConnId, data: &[u8]) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
         match &mut c.phase {
             Phase::Opening => {}
             Phase::Handshake(hs) => match hs.receive(data) {
                 Ok(events) => self.handshake_events(conn, events),
                 Err(e) => {
                     let unsent = hs.take_unsent();
-                    c.hs_out.extend_from_slice(&unsent);
                     // The greeting may have arrived in the same chunk as the
                     // failure: still learn who answered (seeds need it).
                     let peer = hs.peer().map(|p| crate::value::str(p.node_id()));
+                    c.queue_hs(&unsent);
                     if let Some(id) = peer.filter(|_| c.peer_id.is_none()) {
                         c.peer_id = Some(id.clone());
                         self.seed_greeting(conn, &id);
@@ -295,7 +397,7 @@ impl Node {
             match ev {
                 HsEvent::Send(bytes) => {
                     if let Some(c) = self.conns.get_mut(&conn) {
-                        c.hs_out.extend_from_slice(&bytes);
+                        c.queue_hs(&bytes);
                     }
                     self.mark_dirty(conn);
                 }
@@ -320,8 +422,26 @@ impl Node {
                         return;
                     }
                 }
-                HsEvent::StartTls { .. } => {
-                    self.fail_conn(conn, "unable to handshake TLS: not supported by this node");
+                HsEvent::StartTls { client, rest } => {
+                    let session = match self.net().and_then(|n| n.tls.as_ref()) {
+                        Some(ctx) => ctx.session(client),
+                        None => Err("unable to handshake TLS: no certificate".into()),
+                    };
+                    match session {
+                        Ok(s) => {
+                            if let Some(c) = self.conns.get_mut(&conn) {
+                                c.tls = Some(Box::new(s));
+                            }
+                            tracing::debug!(
+                                "{conn}: starting TLS as {}",
+                                if client { "client" } else { "server" }
+                            );
+                            // The client speaks first; `rest` may hold records.
+                            self.mark_dirty(conn);
+                            self.tls_input(conn, &rest);
+                        }
+                        Err(e) => self.fail_conn(conn, &e),
+                    }
                     return;
                 }
                 HsEvent::Established(est) => {
@@ -344,6 +464,7 @@ impl Node {
                     }
                     if let Some(c) = self.conns.get_mut(&conn) {
                         c.untrusted = est.untrusted;
+                        c.auth_method = Str::from(est.auth_method.as_str());
                         c.phase = Phase::Up {
                             peer: peer.clone(),
                             decoder,
@@ -417,7 +538,17 @@ impl Node {
             // same read that brought its bad one) goes out before the close,
             // so it learns why, as it would from Perl.
             let hs = std::mem::take(&mut c.hs_out);
-            let out = std::mem::take(&mut c.out);
+            let out = if c.tls.is_some() {
+                // Pending packets, then close_notify (and any alert).
+                let mut out = c.seal();
+                if let Some(tls) = &mut c.tls {
+                    tls.close();
+                    tls.take_records(&mut out);
+                }
+                out
+            } else {
+                std::mem::take(&mut c.out)
+            };
             if !hs.is_empty() {
                 self.final_out.push(Transmit {
                     conn,
@@ -440,6 +571,15 @@ impl Node {
     /// The connection failed to open, broke, or the peer closed it.
     pub fn handle_closed(&mut self, now: Time, conn: ConnId, error: &str) {
         self.set_now(now);
+        let tls_handshake = self
+            .conns
+            .get(&conn)
+            .is_some_and(|c| c.tls.is_some() && c.up_peer().is_none());
+        if tls_handshake {
+            // E.g. OpenSSL refusing our certificate may just close.
+            self.conn_gone(conn, &format!("TLS handshake failed: {error}"));
+            return;
+        }
         self.conn_gone(conn, error);
     }
 
@@ -502,7 +642,7 @@ impl Node {
             };
             if !c.hs_out.is_empty() {
                 let data = std::mem::take(&mut c.hs_out);
-                if c.out.is_empty() {
+                if c.out.is_empty() && !c.tls.as_ref().is_some_and(|t| t.wants_write()) {
                     c.dirty = false;
                     self.dirty.pop();
                 }
@@ -514,6 +654,17 @@ impl Node {
             }
             c.dirty = false;
             self.dirty.pop();
+            if c.tls.is_some() {
+                let data = c.seal();
+                if !data.is_empty() {
+                    return Some(Transmit {
+                        conn,
+                        data,
+                        text: false,
+                    });
+                }
+                continue;
+            }
             if !c.out.is_empty() {
                 let cap = c.out.capacity().min(1 << 16);
                 let data = std::mem::replace(&mut c.out, Vec::with_capacity(cap));
@@ -596,6 +747,21 @@ impl Node {
         if !self.conns.is_empty() {
             self.ensure_tick();
         }
+    }
+
+    /// The auth method `node` used on its connection to us
+    /// (`hmac_sha3_512`, `tls_sha3_512`, …), if it is connected.
+    /// Diagnostic: tells whether a link is protected by TLS.
+    pub fn peer_auth_method(&self, node: &str) -> Option<&str> {
+        let c = self.conns.get(&self.peer_conn(node)?)?;
+        Some(c.auth_method.as_str())
+    }
+
+    /// True if the connection to `node` is up and runs over TLS.
+    pub fn peer_uses_tls(&self, node: &str) -> bool {
+        self.peer_conn(node)
+            .and_then(|id| self.conns.get(&id))
+            .is_some_and(|c| c.tls.is_some())
     }
 
     /// Number of open connections (any phase).

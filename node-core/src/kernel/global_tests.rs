@@ -558,3 +558,40 @@ fn untrusted_nodes_need_a_web_id_and_the_web_secret() {
     assert_eq!(w.nodes[1].master(), None);
     assert!(w.nodes[0].up_nodes().is_empty());
 }
+
+#[test]
+fn a_trusted_node_named_web_slash_is_still_trusted_when_directly_connected() {
+    // Perl's default node ID is "<hostname>/<random>": a host called "web"
+    // gives "web/…". With the cluster secret it is a full member.
+    let mut w = Wire::new();
+    w.add(
+        "10.0.0.1:4040",
+        &[
+            ("nodeid", "seed"),
+            ("secret", "cluster"),
+            ("web_secret", "tok"),
+            ("seeds", "10.0.0.1:4040"),
+        ],
+    );
+    w.add(
+        "10.0.1.1:4040",
+        &[
+            ("nodeid", "web/perlish"),
+            ("secret", "cluster"),
+            ("seeds", "10.0.0.1:4040"),
+        ],
+    );
+    w.pump();
+    assert!(w.nodes[0].peer_trusted("web/perlish"));
+    let ran = Rc::new(std::cell::Cell::new(false));
+    let r = ran.clone();
+    w.nodes[0]
+        .register("app::f", move |_, _| {
+            r.set(true);
+            Ok(())
+        })
+        .unwrap();
+    w.nodes[1].snd_to_func("seed", "app::f", vec![]).unwrap();
+    w.pump();
+    assert!(ran.get());
+}

@@ -63,6 +63,7 @@ mod request;
 mod route;
 mod seeds;
 mod timer;
+mod tls;
 pub(crate) mod trust;
 
 pub use conn::{Action, ConnId, Transmit, Transport};

@@ -72,6 +72,16 @@ impl Wire {
                 }
                 let now = self.now;
                 while self.nodes[i].poll(now) {}
+                // Like TCP: what was written before a close arrives first.
+                while let Some(t) = self.nodes[i].poll_transmit() {
+                    moved = true;
+                    if self.black_holed.contains(&i) {
+                        continue;
+                    }
+                    if let Some(&(j, c2)) = self.links.get(&(i, t.conn)) {
+                        self.nodes[j].handle_data(now, c2, &t.data);
+                    }
+                }
                 while let Some(a) = self.nodes[i].poll_action() {
                     moved = true;
                     match a {
@@ -94,15 +104,6 @@ impl Wire {
                                 self.nodes[j].handle_closed(now, c2, "eof");
                             }
                         }
-                    }
-                }
-                while let Some(t) = self.nodes[i].poll_transmit() {
-                    moved = true;
-                    if self.black_holed.contains(&i) {
-                        continue;
-                    }
-                    if let Some(&(j, c2)) = self.links.get(&(i, t.conn)) {
-                        self.nodes[j].handle_data(now, c2, &t.data);
                     }
                 }
             }

@@ -61,7 +61,8 @@ impl Node {
                     .and_then(Value::as_str)
                     .is_some_and(|t| self.can(t));
                 let reply = msg.get(1..).unwrap_or(&[]).to_vec();
-                self.reply_to(&reply, vec![Value::Bool(known)]);
+                // Perl answers with its booleans, "1" or "".
+                self.reply_to(&reply, vec![Value::from(if known { "1" } else { "" })]);
             }
             "snd" => {
                 if let Some(port) = msg.first().and_then(Value::as_str).map(str::to_string) {

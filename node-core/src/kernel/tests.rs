@@ -572,9 +572,9 @@ fn node_request_time_and_can() {
         *l.borrow(),
         vec![
             r#"["t",1234.5]"#,
-            r#"["c1",true]"#,
-            r#"["c2",true]"#,
-            r#"["c3",false]"#
+            r#"["c1","1"]"#,
+            r#"["c2","1"]"#,
+            r#"["c3",""]"#
         ]
     );
 }

@@ -4,10 +4,11 @@
 //! separate `web_secret` (see [`HandshakeConfig::web_secret`]). Such a node
 //! is **untrusted**:
 //!
-//! * its node ID must start with [`UNTRUSTED_PREFIX`] (`web/`), and every
-//!   aemp-rs node treats sources with that prefix as untrusted, however their
-//!   packets arrive (directly, or relayed by a route node), so trust cannot be
-//!   laundered through another node;
+//! * its node ID must start with [`UNTRUSTED_PREFIX`] (`web/`); a node that
+//!   is not directly connected (its packets arrive through a route node) is
+//!   judged by that prefix, so trust cannot be laundered through a relay,
+//!   while a directly connected node is judged by its handshake (a trusted
+//!   Perl node may be called `web/…` too);
 //! * it may send to ports, monitor ports and nodes, register in and query the
 //!   database, and use a route node (`aemp_route`);
 //! * it may **not** spawn ports or call named functions, kill ports
@@ -65,18 +66,19 @@ const UNTRUSTED_ALLOWED: &[&str] = &[
 ];
 
 impl Node {
-    /// Whether `node` is trusted: not a `web/` node and not authenticated
-    /// with the web secret.
+    /// Whether `node` is trusted. Over a direct connection the handshake
+    /// decides (cluster secret: trusted; web secret: untrusted), whatever the
+    /// node ID — a Perl node may well be called `web/…` (its default ID is
+    /// `<hostname>/…`). A node reached only through a route node is judged
+    /// by its ID: `web/…` is untrusted.
     pub fn peer_trusted(&self, node: &str) -> bool {
         if node == self.id.as_str() {
             return true;
         }
-        if is_untrusted_id(node) {
-            return false;
+        match self.peer_conn(node).and_then(|c| self.conns.get(&c)) {
+            Some(c) => !c.untrusted,
+            None => !is_untrusted_id(node),
         }
-        self.peer_conn(node)
-            .and_then(|c| self.conns.get(&c))
-            .is_none_or(|c| !c.untrusted)
     }
 
     /// Checks a node request against the trust policy; logs refusals.

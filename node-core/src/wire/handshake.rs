@@ -258,6 +258,12 @@ impl Handshake {
         self.tls
     }
 
+    /// True after [`HsEvent::StartTls`] until [`tls_ready`](Self::tls_ready)
+    /// is called.
+    pub fn awaiting_tls(&self) -> bool {
+        self.state == State::AwaitTls
+    }
+
     /// The peer's greeting, once received.
     pub fn peer(&self) -> Option<&PeerGreeting> {
         self.peer_greeting.as_ref()

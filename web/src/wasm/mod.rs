@@ -125,6 +125,39 @@ fn notify(me: &Weak<Inner>, node: &mut Node, f: &Function, args: &Array, what: &
     }
 }
 
+/// A database value argument: `undefined`/absent is `null`.
+fn db_value_arg(v: Option<JsValue>, what: &str) -> Result<aemp_core::Value, JsError> {
+    match v {
+        None => Ok(aemp_core::Value::Null),
+        Some(v) => from_js(&v).map_err(|e| err(format!("{what}: {e}"))),
+    }
+}
+
+/// A family as a plain object `{subkey: value}`.
+fn family_to_js(f: &aemp_core::kernel::DbFamily) -> JsValue {
+    let o = js_sys::Object::new();
+    for (k, v) in f {
+        let _ = Reflect::set(&o, &JsValue::from_str(k), &convert::to_js(v));
+    }
+    o.into()
+}
+
+/// Subkeys as an array of strings.
+fn keys_to_js(keys: &[aemp_core::Str]) -> JsValue {
+    keys.iter()
+        .map(|k| JsValue::from_str(k))
+        .collect::<Array>()
+        .into()
+}
+
+/// A new promise and its resolve function.
+fn resolver() -> Result<(Promise, Function), JsError> {
+    let mut slot = None;
+    let promise = Promise::new(&mut |res, _rej| slot = Some(res));
+    let res = slot.ok_or_else(|| err("Promise executor did not run"))?;
+    Ok((promise, res))
+}
+
 /// One AEMP node running in the browser (or Node.js), connected to its seeds
 /// over WebSockets.
 ///
@@ -511,6 +544,128 @@ impl AempNode {
         let g =
             self.with(|n| n.after(d, move |node| notify(&me, node, &f, &Array::new(), "after")))?;
         Ok(self.guard(g))
+    }
+
+    /// Sets `family`/`subkey` to `value` (default `null`) in this node's
+    /// local database (`db_set`); the master replicates it. The guard's
+    /// `cancel()` deletes the entry; freeing the guard keeps it.
+    #[wasm_bindgen(js_name = dbSet)]
+    pub fn db_set(
+        &self,
+        family: &str,
+        subkey: &str,
+        #[wasm_bindgen(unchecked_optional_param_type = "AempValue")] value: Option<JsValue>,
+    ) -> Result<AempGuard, JsError> {
+        let v = db_value_arg(value, "dbSet")?;
+        let g = self.with(|n| n.db_set(family, subkey, v))?;
+        Ok(self.guard(g))
+    }
+
+    /// Deletes subkeys of `family` from this node's local database (`db_del`).
+    #[wasm_bindgen(js_name = dbDel, variadic)]
+    pub fn db_del(
+        &self,
+        family: &str,
+        #[wasm_bindgen(unchecked_param_type = "string[]")] subkeys: Array,
+    ) -> Result<(), JsError> {
+        let subkeys: Vec<String> = subkeys
+            .iter()
+            .map(|k| {
+                k.as_string()
+                    .ok_or_else(|| err("dbDel: subkeys must be strings"))
+            })
+            .collect::<Result<_, _>>()?;
+        let keys: Vec<&str> = subkeys.iter().map(String::as_str).collect();
+        self.with(|n| n.db_del(family, &keys))
+    }
+
+    /// Registers `port` in `family` with `value` (default `null`) until the
+    /// port dies or the guard is cancelled (`db_reg`).
+    #[wasm_bindgen(js_name = dbReg)]
+    pub fn db_reg(
+        &self,
+        family: &str,
+        port: &str,
+        #[wasm_bindgen(unchecked_optional_param_type = "AempValue")] value: Option<JsValue>,
+    ) -> Result<AempGuard, JsError> {
+        let v = db_value_arg(value, "dbReg")?;
+        let g = self.with(|n| n.db_reg(family, port, v))?;
+        Ok(self.guard(g))
+    }
+
+    /// Monitors a database family (`db_mon`): `cb(db, added, changed,
+    /// deleted)` with the whole family as an object `{subkey: value}` and
+    /// arrays of subkeys; first with everything present, then on every
+    /// change. `cancel()` ends the subscription.
+    #[wasm_bindgen(js_name = dbMon)]
+    pub fn db_mon(
+        &self,
+        family: &str,
+        #[wasm_bindgen(
+            unchecked_param_type = "(db: { [subkey: string]: AempReceived }, added: string[], changed: string[], deleted: string[]) => void"
+        )]
+        cb: JsValue,
+    ) -> Result<AempGuard, JsError> {
+        let f = func(&cb, "dbMon")?;
+        let me = self.me();
+        let g = self.with(|n| {
+            n.db_mon(family, move |node, ch| {
+                let args = Array::of4(
+                    &family_to_js(ch.db),
+                    &keys_to_js(ch.added),
+                    &keys_to_js(ch.changed),
+                    &keys_to_js(ch.deleted),
+                );
+                notify(&me, node, &f, &args, "dbMon");
+            })
+        })?;
+        Ok(self.guard(g))
+    }
+
+    /// Asks the master for a whole family (`db_family`): resolves with
+    /// `{subkey: value}` (empty if unknown). Waits while there is no master.
+    #[wasm_bindgen(js_name = dbFamily, unchecked_return_type = "Promise<{ [subkey: string]: AempReceived }>")]
+    pub fn db_family(&self, family: &str) -> Result<Promise, JsError> {
+        let (promise, res) = resolver()?;
+        self.with(|n| {
+            n.db_family(family, move |_, fam| {
+                let _ = res.call1(&JsValue::UNDEFINED, &family_to_js(&fam));
+            })
+        })?;
+        Ok(promise)
+    }
+
+    /// Asks the master for the subkeys of a family (`db_keys`).
+    #[wasm_bindgen(js_name = dbKeys, unchecked_return_type = "Promise<string[]>")]
+    pub fn db_keys(&self, family: &str) -> Result<Promise, JsError> {
+        let (promise, res) = resolver()?;
+        self.with(|n| {
+            n.db_keys(family, move |_, keys| {
+                let _ = res.call1(&JsValue::UNDEFINED, &keys_to_js(&keys));
+            })
+        })?;
+        Ok(promise)
+    }
+
+    /// Asks the master for the values of a family (`db_values`).
+    #[wasm_bindgen(js_name = dbValues, unchecked_return_type = "Promise<AempReceived[]>")]
+    pub fn db_values(&self, family: &str) -> Result<Promise, JsError> {
+        let (promise, res) = resolver()?;
+        self.with(|n| {
+            n.db_values(family, move |_, vals| {
+                let _ = res.call1(&JsValue::UNDEFINED, &msg_to_js(&vals));
+            })
+        })?;
+        Ok(promise)
+    }
+
+    /// The global node this node is attached to (its database master), if any.
+    #[wasm_bindgen(getter)]
+    pub fn master(&self) -> Option<String> {
+        self.inner
+            .read(|n| n.master().map(str::to_string))
+            .ok()
+            .flatten()
     }
 
     /// Closes all connections and stops all timers. Further calls throw.

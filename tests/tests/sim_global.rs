@@ -20,11 +20,11 @@
 //!   everywhere;
 //! * (b) that merged database is exactly the union of the live nodes' local
 //!   databases: same families and subkeys; a single-owner value is the
-//!   owner's. A subkey ever set by several nodes is only checked for
-//!   presence: Perl 2.02's replacement rule can leave a value no owner
-//!   holds (core bug, see `stale_value_after_shared_key_delete`; counted,
-//!   and checked with `AEMP_SIM_STRICT_VALUES=1`); which owner's value is
-//!   visible may also differ between globals, as in Perl (counted);
+//!   owner's; a subkey set by several nodes holds one of its current
+//!   owners' values (Perl 2.02's replacement rule could leave a value no
+//!   owner holds; fixed, see `stale_value_after_shared_key_delete`); which
+//!   owner's value is visible may differ between globals, as in Perl
+//!   (counted);
 //! * (c) every live `db_mon` subscriber got at least one call, the `db` of
 //!   its last call equals the mirror rebuilt from the added/changed/deleted
 //!   deltas (checked after *every* call), and both equal its master's view
@@ -565,11 +565,12 @@ fn expected(w: &World) -> Owners {
     out
 }
 
-/// `AEMP_SIM_STRICT_VALUES=1`: also require that a subkey ever set by
-/// several nodes holds a value one of its current owners holds (fails
-/// until the core bug of `stale_value_after_shared_key_delete` is fixed).
+/// Also require that a subkey ever set by several nodes holds a value one
+/// of its current owners holds (the fixed bug of
+/// `stale_value_after_shared_key_delete`). On by default;
+/// `AEMP_SIM_STRICT_VALUES=0` turns it off for comparison.
 fn strict_values() -> bool {
-    std::env::var_os("AEMP_SIM_STRICT_VALUES").is_some()
+    std::env::var("AEMP_SIM_STRICT_VALUES").map_or(true, |v| v != "0")
 }
 
 /// Everything that must hold once the network has converged.
@@ -1130,12 +1131,11 @@ fn bindless_leaves_on_different_globals_route_and_share_the_db() {
 /// ("the visible value is one of them"). The random test above found it:
 /// `AEMP_SIM_STRICT_VALUES=1` fails seeds 0, 14, 25, 34, 61, 75, 99.
 ///
-/// A wire-compatible fix (tried: this test and all 100 seeds pass strict,
-/// 0 stale values): when a slave's delete is replaced by another slave's
-/// value, put the key in the `g_upd` broadcast to the other globals even
-/// if the merged value is unchanged (subscribers need no `g_chg2` then).
+/// The fix (wire-compatible): when a slave's delete is replaced by another
+/// slave's value, the key goes into the `g_upd` broadcast to the other
+/// globals even if the merged value is unchanged (subscribers need no
+/// `g_chg2` then).
 #[test]
-#[ignore = "core bug: stale value after a shared key is deleted (Perl 2.02 g_upd)"]
 fn stale_value_after_shared_key_delete() {
     let mut sim = Sim::new(5, sim_config(5));
     let gaddrs: Vec<String> = (1..=2).map(|i| format!("10.0.0.{i}:4040")).collect();

@@ -112,6 +112,7 @@ impl Node {
             }
         }
         let mut local_set: BTreeMap<Str, Value> = BTreeMap::new();
+        let mut bcast_extra: BTreeMap<Str, Value> = BTreeMap::new();
         let (mut del_local, mut del_global) = (Vec::new(), Vec::new());
         for k in del {
             if let Some(l) = g.shards.get_mut(node).and_then(|s| s.get_mut(family)) {
@@ -142,6 +143,8 @@ impl Node {
                         .or_default()
                         .insert(k.clone(), v.clone());
                     set.insert(k, v);
+                } else if node_is_slave {
+                    bcast_extra.insert(k, v);
                 }
             } else {
                 let global = &others[0];
@@ -172,11 +175,13 @@ impl Node {
             Value::Map(m.iter().map(|(k, v)| (Value::from(k), v.clone())).collect())
         };
         let keys = |v: &[Str]| Value::Array(v.iter().map(Value::from).collect());
-        if node_is_slave && (!set.is_empty() || !del_global.is_empty()) {
+        if node_is_slave && (!set.is_empty() || !del_global.is_empty() || !bcast_extra.is_empty()) {
+            let mut b = bcast_extra.clone();
+            b.extend(set.iter().map(|(k, v)| (k.clone(), v.clone())));
             self.g_broadcast(vec![
                 Value::from("g_upd"),
                 Value::from(family),
-                to_map(&set),
+                to_map(&b),
                 keys(&del_global),
             ]);
         }

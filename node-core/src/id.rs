@@ -25,8 +25,9 @@ const ALNUM: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstu
 /// assert_eq!(node_of("a/b#c#d"), "a/b");
 /// assert_eq!(node_of("seedA"), "seedA");
 /// ```
+#[inline]
 pub fn node_of(port: &str) -> &str {
-    port.split_once('#').map_or(port, |(n, _)| n)
+    split_port(port).0
 }
 
 /// Splits a port ID into `(node, portname)`; a bare node ID names the node port.
@@ -36,8 +37,13 @@ pub fn node_of(port: &str) -> &str {
 /// assert_eq!(split_port("n#p"), ("n", "p"));
 /// assert_eq!(split_port("n"), ("n", ""));
 /// ```
+#[inline]
 pub fn split_port(port: &str) -> (&str, &str) {
-    port.split_once('#').unwrap_or((port, ""))
+    // A byte search ('#' is ASCII, so the split is at a char boundary).
+    match port.bytes().position(|b| b == b'#') {
+        Some(i) => (&port[..i], &port[i + 1..]),
+        None => (port, ""),
+    }
 }
 
 /// Checks that a string may be used as a remote node ID: not empty, no `#`,

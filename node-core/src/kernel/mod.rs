@@ -337,6 +337,8 @@ impl Node {
         self.trace = on;
     }
 
+    #[cold]
+    #[inline(never)]
     fn trace_msg(&self, what: &str, node: &str, arrow: &str, port: &str, msg: &[Value]) {
         let mut packet = Vec::with_capacity(msg.len() + 1);
         packet.push(Value::from(port));
@@ -497,22 +499,10 @@ impl Node {
     }
 
     /// Queues a local delivery, enforcing the run-queue bound.
+    #[inline]
     fn enqueue_local(&mut self, port: Str, msg: Msg, src: Option<Str>) {
         if self.queue.len() >= self.limits.local_queue && !port.is_empty() {
-            if self.overflowed.insert(port.clone()) {
-                tracing::error!(
-                    "local run queue full ({} jobs): message to {port} dropped, killing the port",
-                    self.queue.len()
-                );
-                let reason = Reason(vec![
-                    Value::from("queue_overflow"),
-                    Value::from(format!(
-                        "local run queue full ({} jobs), message lost",
-                        self.queue.len()
-                    )),
-                ]);
-                self.queue.push_back(Job::Kill { port, reason });
-            }
+            self.local_overflow(port);
             return;
         }
         match src {
@@ -520,6 +510,23 @@ impl Node {
             Some(src) => self
                 .queue
                 .push_back(Job::DeliverFrom(Box::new((port, msg, src)))),
+        }
+    }
+
+    /// The run queue is full: drop the message and kill its target (once).
+    #[cold]
+    #[inline(never)]
+    fn local_overflow(&mut self, port: Str) {
+        if self.overflowed.insert(port.clone()) {
+            let n = self.queue.len();
+            tracing::error!(
+                "local run queue full ({n} jobs): message to {port} dropped, killing the port"
+            );
+            let reason = Reason(vec![
+                Value::from("queue_overflow"),
+                Value::from(format!("local run queue full ({n} jobs), message lost")),
+            ]);
+            self.queue.push_back(Job::Kill { port, reason });
         }
     }
 
@@ -976,8 +983,7 @@ impl Node {
         match job {
             Job::Deliver { port, msg } => {
                 if self.trace {
-                    let id = self.id.clone();
-                    self.trace_msg("RCV", &id, "->", &port, &msg);
+                    self.trace_msg("RCV", &self.id, "->", &port, &msg);
                 }
                 if port.is_empty() {
                     self.node_request(msg);

@@ -73,6 +73,8 @@ export interface AempConfig {
   /** Host name for `%n` and the default profile; default `"browser"`. */
   hostname?: string;
   [key: string]: unknown;
+  /** Kernel log lines on the console: "error", "warn" (default), "info", "debug", "trace". */
+  log?: "error" | "warn" | "info" | "debug" | "trace";
 }
 
 /** A rejected `cal`: `code` is `"timeout"` or `"died"`; `reason` is the kill reason for `"died"`. */
@@ -248,6 +250,7 @@ impl AempNode {
                 _ => return Err(err("config: must be an object")),
             }
         }
+        init_console_log(args.get("log").and_then(|v| v.as_str()));
         let (cfg, hostname) = browser_config(args).map_err(|e| err(format!("config: {e}")))?;
         let max_queue = cfg.max_queue().map_err(err)?;
         let mut seed = [0u8; 32];
@@ -687,4 +690,26 @@ pub fn round_trip(
     #[wasm_bindgen(unchecked_param_type = "AempValue")] v: JsValue,
 ) -> Result<JsValue, JsError> {
     Ok(convert::to_js(&from_js(&v).map_err(err)?))
+}
+
+/// Sends the kernel's log lines to the browser console, once per page, at
+/// the level named by the config key `log` (`"error"`, `"warn"` — the
+/// default —, `"info"`, `"debug"`, `"trace"`).
+fn init_console_log(level: Option<&str>) {
+    use std::sync::Once;
+    static INIT: Once = Once::new();
+    let level = match level.unwrap_or("warn") {
+        "error" => tracing::Level::ERROR,
+        "info" => tracing::Level::INFO,
+        "debug" => tracing::Level::DEBUG,
+        "trace" => tracing::Level::TRACE,
+        _ => tracing::Level::WARN,
+    };
+    INIT.call_once(|| {
+        let cfg = tracing_wasm::WASMLayerConfigBuilder::new()
+            .set_max_level(level)
+            .set_report_logs_in_timings(false)
+            .build();
+        tracing_wasm::set_as_global_default_with_config(cfg);
+    });
 }

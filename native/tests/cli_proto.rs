@@ -2,16 +2,18 @@
 //! seed started here on `127.0.0.1:0` with a known secret, and a second
 //! node built with the `aemp` library (spec §10.2).
 
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{channel, Receiver};
+use std::process::{Command, Stdio};
+use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 use aemp::core::config::{effective_config, JsonMap};
 use aemp::core::{msg, Value};
 use aemp::NodeRuntime;
 use serde_json::json;
+
+mod common;
+use common::{lines, sink, Proc};
 
 const WAIT: Duration = Duration::from_secs(20);
 const SECRET: &str = "cli-s3cret";
@@ -63,18 +65,14 @@ impl Env {
     }
 }
 
-/// Lines of a child's output stream, read on a thread.
-fn lines(r: impl std::io::Read + Send + 'static) -> Receiver<String> {
-    let (tx, rx) = channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(r).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
+/// A running `aemp run` seed (see `common::Proc`).
+type Seed = Proc;
+
+/// Starts `aemp run args…` against the environment's rc file.
+fn start_seed(env: &Env, args: &[&str]) -> Seed {
+    let mut cmd = env.cmd(&[&["run"], args].concat());
+    cmd.env("AEMP_LOG", "warn");
+    Proc::spawn(cmd).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Waits for a line satisfying `f`.
@@ -90,47 +88,10 @@ fn wait_line(rx: &Receiver<String>, what: &str, f: impl Fn(&str) -> bool) -> Str
     }
 }
 
-/// A running `aemp run`, killed (by its PID) on drop.
-struct Seed {
-    child: Child,
-    node: String,
-    tcp: String,
-    out: Receiver<String>,
-}
-
-impl Seed {
-    fn start(env: &Env, args: &[&str]) -> Seed {
-        let mut child = env
-            .cmd(&[&["run"], args].concat())
-            .env("AEMP_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn aemp run");
-        let out = lines(child.stdout.take().unwrap());
-        let node = wait_line(&out, "node line", |l| l.starts_with("node "))[5..].to_string();
-        let tcp =
-            wait_line(&out, "listen line", |l| l.starts_with("listen tcp "))[11..].to_string();
-        Seed {
-            child,
-            node,
-            tcp,
-            out,
-        }
-    }
-}
-
-impl Drop for Seed {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// A seed with the echo and log services, and an rc file pointing to it.
 fn network() -> (Env, Seed) {
     let env = Env::new();
-    let seed = Seed::start(
+    let seed = start_seed(
         &env,
         &[
             "nodeid",
@@ -156,22 +117,6 @@ fn library_node(seed: &Seed) -> NodeRuntime {
     m.insert("secret".into(), json!(SECRET));
     let cfg = effective_config(Some("lib"), &m, None, "localhost").unwrap();
     aemp::start_config(cfg, "localhost".into()).unwrap()
-}
-
-/// A port on `rt` forwarding what it gets to a channel.
-fn sink(rt: &NodeRuntime) -> (String, Receiver<Vec<Value>>) {
-    let (tx, rx) = channel();
-    let p = rt
-        .handle()
-        .call(move |n| {
-            n.port_with(move |_, m| {
-                let _ = tx.send(m);
-                Ok(())
-            })
-            .to_string()
-        })
-        .unwrap();
-    (p, rx)
 }
 
 #[test]
@@ -311,7 +256,7 @@ fn unreachable_seed_is_a_clear_error() {
 fn first_run_stores_a_secret() {
     let env = Env::new();
     assert!(!env.rc_path().exists());
-    let seed = Seed::start(&env, &["nodeid", "first", "binds", "127.0.0.1:0"]);
+    let seed = start_seed(&env, &["nodeid", "first", "binds", "127.0.0.1:0"]);
     let rc: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(env.rc_path()).unwrap()).unwrap();
     let secret = rc["secret"].as_str().expect("a secret was stored");

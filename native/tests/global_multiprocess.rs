@@ -18,9 +18,7 @@
 //! Every wait has a deadline; nothing sleeps and hopes.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
@@ -30,6 +28,9 @@ use aemp::core::{msg, Node, Value};
 use aemp::NodeRuntime;
 use serde_json::json;
 
+mod common;
+use common::Proc;
+
 const WAIT: Duration = Duration::from_secs(30);
 const SECRET: &str = "gmp-s3cret";
 /// Heartbeats of every node (so that a frozen peer is noticed quickly).
@@ -37,83 +38,6 @@ const HB_INTERVAL: &str = "0.5";
 const HB_TIMEOUT: &str = "2";
 
 // ------------------------------------------------------------ processes
-
-/// A running `aemp run`, SIGKILLed on drop.
-struct Proc {
-    child: Child,
-    node: String,
-    tcp: String,
-}
-
-impl Proc {
-    /// Starts `aemp run args…`; `Err` if it exits (e.g. its port was taken)
-    /// before printing its endpoints.
-    fn try_start(args: &[&str]) -> Result<Proc, String> {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_aemp"))
-            .arg("run")
-            .args(args)
-            .env("PERL_ANYEVENT_MP_RC", "/nonexistent/aemp-test-rc")
-            .env("AEMP_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn aemp");
-        let out = child.stdout.take().unwrap();
-        let (tx, rx) = channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let (mut node, mut tcp) = (None, None);
-        let deadline = Instant::now() + WAIT;
-        while node.is_none() || tcp.is_none() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(left) {
-                Ok(line) => {
-                    if let Some(n) = line.strip_prefix("node ") {
-                        node = Some(n.to_string());
-                    } else if let Some(a) = line.strip_prefix("listen tcp ") {
-                        tcp = Some(a.to_string());
-                    }
-                }
-                Err(e) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return Err(format!("aemp run {args:?}: no endpoints ({e:?})"));
-                }
-            }
-        }
-        Ok(Proc {
-            child,
-            node: node.unwrap(),
-            tcp: tcp.unwrap(),
-        })
-    }
-
-    fn signal(&self, sig: &str) {
-        let st = Command::new("kill")
-            .arg(format!("-{sig}"))
-            .arg(self.child.id().to_string())
-            .status()
-            .expect("kill(1)");
-        assert!(st.success(), "kill -{sig} failed");
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill(); // SIGKILL
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
 
 /// Free loopback ports, reserved together (so they are distinct) and
 /// released just before use.

@@ -1,8 +1,6 @@
 //! Multi-process tests: real `aemp run` processes, a Rust test node and
 //! raw (hostile and well-behaved) TCP clients talking to them.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{channel, Receiver};
 use std::time::{Duration, Instant};
 
@@ -11,71 +9,14 @@ use aemp::core::wire::auth::hmac_sha3_512_hex;
 use aemp::core::{msg, Reason, Value};
 use aemp::NodeRuntime;
 use serde_json::json;
+
+mod common;
+use common::{sink, Proc};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 const WAIT: Duration = Duration::from_secs(20);
 const SECRET: &str = "mp-s3cret";
-
-/// A running `aemp run`, SIGKILLed on drop.
-struct Proc {
-    child: Child,
-    node: String,
-    tcp: String,
-}
-
-impl Proc {
-    fn start(args: &[&str]) -> Proc {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_aemp"))
-            .arg("run")
-            .args(args)
-            .env("PERL_ANYEVENT_MP_RC", "/nonexistent/aemp-test-rc")
-            .env("AEMP_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn aemp");
-        let out = child.stdout.take().unwrap();
-        let (tx, rx) = channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let (mut node, mut tcp) = (None, None);
-        let deadline = Instant::now() + WAIT;
-        while node.is_none() || tcp.is_none() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let line = rx
-                .recv_timeout(left)
-                .expect("aemp run printed its endpoints");
-            if let Some(n) = line.strip_prefix("node ") {
-                node = Some(n.to_string());
-            } else if let Some(a) = line.strip_prefix("listen tcp ") {
-                tcp = Some(a.to_string());
-            }
-        }
-        Proc {
-            child,
-            node: node.unwrap(),
-            tcp: tcp.unwrap(),
-        }
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill(); // SIGKILL
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
 
 fn test_node(id: &str, known: &[&Proc]) -> NodeRuntime {
     let mut m = JsonMap::new();
@@ -94,22 +35,6 @@ fn test_node(id: &str, known: &[&Proc]) -> NodeRuntime {
         }
     });
     rt
-}
-
-/// A port on `rt` that forwards every message to the channel.
-fn sink(rt: &NodeRuntime) -> (String, Receiver<Vec<Value>>) {
-    let (tx, rx) = channel();
-    let p = rt
-        .handle()
-        .call(move |n| {
-            n.port_with(move |_, m| {
-                let _ = tx.send(m);
-                Ok(())
-            })
-            .to_string()
-        })
-        .unwrap();
-    (p, rx)
 }
 
 /// Sends `msg` to `to` repeatedly (tagged with a counter) until something

@@ -3,61 +3,10 @@
 //! showconfig, help, exit codes, and that an unreadable rc file is never
 //! overwritten.
 
-use std::path::PathBuf;
-use std::process::Command;
-
 use serde_json::{json, Value};
 
-/// A temporary HOME with its own rc file.
-struct Env {
-    dir: tempfile::TempDir,
-}
-
-/// What one `aemp` run did.
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Env {
-    fn new() -> Env {
-        Env {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn rc_path(&self) -> PathBuf {
-        self.dir.path().join("rc")
-    }
-
-    fn aemp(&self, args: &[&str]) -> Out {
-        let o = Command::new(env!("CARGO_BIN_EXE_aemp"))
-            .args(args)
-            .env("HOME", self.dir.path())
-            .env("PERL_ANYEVENT_MP_RC", self.rc_path())
-            .env_remove("AEMP_LOG")
-            .output()
-            .expect("run aemp");
-        Out {
-            code: o.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-        }
-    }
-
-    /// Runs and expects success.
-    fn ok(&self, args: &[&str]) -> String {
-        let o = self.aemp(args);
-        assert_eq!(o.code, 0, "aemp {args:?}: {}", o.stderr);
-        o.stdout
-    }
-
-    fn rc(&self) -> Value {
-        let text = std::fs::read_to_string(self.rc_path()).unwrap();
-        serde_json::from_str(&text).expect("rc file is plain JSON")
-    }
-}
+mod common;
+use common::Env;
 
 #[test]
 fn node_id_and_secret() {

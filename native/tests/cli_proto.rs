@@ -2,8 +2,7 @@
 //! seed started here on `127.0.0.1:0` with a known secret, and a second
 //! node built with the `aemp` library (spec §10.2).
 
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
@@ -13,57 +12,10 @@ use aemp::NodeRuntime;
 use serde_json::json;
 
 mod common;
-use common::{lines, sink, Proc};
+use common::{lines, sink, Env, Proc};
 
 const WAIT: Duration = Duration::from_secs(20);
 const SECRET: &str = "cli-s3cret";
-
-/// A temporary rc file, and how to run `aemp` with it.
-struct Env {
-    dir: tempfile::TempDir,
-}
-
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Env {
-    fn new() -> Env {
-        Env {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn rc_path(&self) -> PathBuf {
-        self.dir.path().join("rc")
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_aemp"));
-        c.args(args)
-            .env("HOME", self.dir.path())
-            .env("PERL_ANYEVENT_MP_RC", self.rc_path())
-            .env_remove("AEMP_LOG");
-        c
-    }
-
-    fn aemp(&self, args: &[&str]) -> Out {
-        let o = self.cmd(args).output().expect("run aemp");
-        Out {
-            code: o.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-        }
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let o = self.aemp(args);
-        assert_eq!(o.code, 0, "aemp {args:?}: {}", o.stderr);
-        o.stdout
-    }
-}
 
 /// A running `aemp run` seed (see `common::Proc`).
 type Seed = Proc;

@@ -1060,3 +1060,24 @@ impl Sim {
         self.gc_link(id);
     }
 }
+
+/// The seeds a property test runs: `range` is a slice of the default
+/// `total` seeds (tests split one set between them), scaled to
+/// `AEMP_SIM_SEEDS` seeds in all when that is set; `AEMP_SIM_SEED=n` runs
+/// just seed `n` (in the test whose range starts at 0), to replay a failure.
+///
+/// ```
+/// assert_eq!(aemp_tests::sim::seed_list(0..3, 100).len(), 3);
+/// ```
+pub fn seed_list(range: std::ops::Range<u64>, total: u64) -> Vec<u64> {
+    if let Ok(one) = std::env::var("AEMP_SIM_SEED") {
+        let one: u64 = one.parse().expect("AEMP_SIM_SEED must be a number");
+        return if range.start == 0 { vec![one] } else { vec![] };
+    }
+    let n: u64 = std::env::var("AEMP_SIM_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(total);
+    let scale = |x: u64| x * n / total.max(1);
+    (scale(range.start)..scale(range.end)).collect()
+}

@@ -49,7 +49,7 @@ use std::time::Duration;
 
 use aemp_core::kernel::{DbChange, DbFamily};
 use aemp_core::{msg, Guard, Node, Reason, Str, Time, Value};
-use aemp_tests::sim::{Kill, NodeIdx, Sim, SimConfig};
+use aemp_tests::sim::{seed_list, Kill, NodeIdx, Sim, SimConfig};
 use serde_json::json;
 
 const SECRET: &str = "global-sim";
@@ -855,21 +855,8 @@ fn run(seed: u64) -> Result<Outcome, String> {
     Ok(o)
 }
 
-fn seeds(range: std::ops::Range<u64>) -> Vec<u64> {
-    if let Ok(one) = std::env::var("AEMP_SIM_SEED") {
-        let one: u64 = one.parse().expect("AEMP_SIM_SEED must be a number");
-        return if range.start == 0 { vec![one] } else { vec![] };
-    }
-    let n: u64 = std::env::var("AEMP_SIM_SEEDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(100);
-    let scale = |x: u64| x * n / 100;
-    (scale(range.start)..scale(range.end)).collect()
-}
-
 fn check(range: std::ops::Range<u64>) {
-    let seeds = seeds(range);
+    let seeds = seed_list(range, 100);
     let mut failures = Vec::new();
     let mut total = Outcome::default();
     let mut worst = Duration::ZERO;

@@ -31,7 +31,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use aemp_core::msg;
-use aemp_tests::sim::{Kill, Sim, SimConfig};
+use aemp_tests::sim::{seed_list, Kill, Sim, SimConfig};
 use serde_json::json;
 
 const S: usize = 0;
@@ -457,22 +457,8 @@ fn run(seed: u64) -> Result<Outcome, String> {
     }
 }
 
-fn seeds(range: std::ops::Range<u64>) -> Vec<u64> {
-    if let Ok(one) = std::env::var("AEMP_SIM_SEED") {
-        let one: u64 = one.parse().expect("AEMP_SIM_SEED must be a number");
-        return if range.start == 0 { vec![one] } else { vec![] };
-    }
-    let n: u64 = std::env::var("AEMP_SIM_SEEDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(200);
-    // Scale the range to n seeds in all (the two tests split them).
-    let scale = |x: u64| x * n / 200;
-    (scale(range.start)..scale(range.end)).collect()
-}
-
 fn check(range: std::ops::Range<u64>) {
-    let seeds = seeds(range);
+    let seeds = seed_list(range, 200);
     let mut failures = Vec::new();
     let (mut sent, mut received, mut fired, mut gaps) = (0u64, 0usize, 0usize, 0usize);
     let mut total = Faults::default();

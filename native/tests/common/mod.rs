@@ -1,15 +1,75 @@
-//! Helpers shared by the native integration tests: `aemp run` child
-//! processes (started, their endpoints read from stdout, killed on drop)
-//! and a port that forwards what it receives to a channel.
+//! Helpers shared by the native integration tests: a temporary HOME/rc
+//! file to run the `aemp` tool against, `aemp run` child processes
+//! (started, their endpoints read from stdout, killed on drop) and a port
+//! that forwards what it receives to a channel.
 #![allow(dead_code)] // each test file uses a different subset
 
 use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{channel, Receiver};
 use std::time::{Duration, Instant};
 
 use aemp::core::Value;
 use aemp::NodeRuntime;
+
+/// A temporary HOME with its own rc file, and how to run `aemp` in it.
+pub struct Env {
+    pub dir: tempfile::TempDir,
+}
+
+/// What one `aemp` run did.
+pub struct Out {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Env {
+    pub fn new() -> Env {
+        Env {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    /// The rc file (`$PERL_ANYEVENT_MP_RC`) of this environment.
+    pub fn rc_path(&self) -> PathBuf {
+        self.dir.path().join("rc")
+    }
+
+    /// `aemp args…` with this HOME and rc file.
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_aemp"));
+        c.args(args)
+            .env("HOME", self.dir.path())
+            .env("PERL_ANYEVENT_MP_RC", self.rc_path())
+            .env_remove("AEMP_LOG");
+        c
+    }
+
+    /// Runs `aemp args…` to completion.
+    pub fn aemp(&self, args: &[&str]) -> Out {
+        let o = self.cmd(args).output().expect("run aemp");
+        Out {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+
+    /// Runs and expects success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let o = self.aemp(args);
+        assert_eq!(o.code, 0, "aemp {args:?}: {}", o.stderr);
+        o.stdout
+    }
+
+    /// The rc file, parsed (it must be plain JSON).
+    pub fn rc(&self) -> serde_json::Value {
+        let text = std::fs::read_to_string(self.rc_path()).expect("rc file");
+        serde_json::from_str(&text).expect("rc file is plain JSON")
+    }
+}
 
 /// How long a child may take to print its endpoints.
 pub const START_WAIT: Duration = Duration::from_secs(30);

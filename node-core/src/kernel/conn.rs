@@ -110,9 +110,8 @@ pub(crate) enum Phase {
     Opening,
     /// Exchanging greetings and auth lines.
     Handshake(Box<Handshake>),
-    /// Authenticated: carrying packets for `peer`.
+    /// Authenticated: carrying packets for the node in `Conn::peer_id`.
     Up {
-        peer: Str,
         decoder: FrameDecoder,
         framing: Framing,
     },
@@ -171,7 +170,7 @@ impl Conn {
     /// The peer node, once authenticated.
     pub fn up_peer(&self) -> Option<&Str> {
         match &self.phase {
-            Phase::Up { peer, .. } => Some(peer),
+            Phase::Up { .. } => self.peer_id.as_ref(),
             _ => None,
         }
     }
@@ -465,8 +464,10 @@ impl Node {
                     if let Some(c) = self.conns.get_mut(&conn) {
                         c.untrusted = est.untrusted;
                         c.auth_method = Str::from(est.auth_method.as_str());
+                        // The greeting named the same node (the handshake
+                        // reports it as `peer_id`).
+                        c.peer_id = Some(peer.clone());
                         c.phase = Phase::Up {
-                            peer: peer.clone(),
                             decoder,
                             framing: est.send_framing,
                         };
@@ -493,12 +494,12 @@ impl Node {
             let Some(c) = self.conns.get_mut(&conn) else {
                 return;
             };
-            let Phase::Up { decoder, peer, .. } = &mut c.phase else {
+            let Phase::Up { decoder, .. } = &mut c.phase else {
                 return;
             };
             match decoder.next_split() {
                 Ok(Some((port, msg))) => {
-                    let peer = peer.clone();
+                    let peer = c.peer_id.clone().expect("set when the connection came up");
                     self.receive_packet(&peer, port, msg);
                 }
                 Ok(None) => return,

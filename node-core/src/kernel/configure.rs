@@ -85,7 +85,7 @@ impl Node {
     /// assert!(!node.configure(&cfg, "host1").unwrap());
     /// ```
     pub fn configure(&mut self, cfg: &Config, hostname: &str) -> Result<bool, Error> {
-        if self.configured {
+        if self.is_configured() {
             tracing::info!("configure called a second time, ignored");
             return Ok(false);
         }
@@ -99,7 +99,6 @@ impl Node {
         self.set_secure(cfg.secure());
         self.untrusted_self = cfg.get("untrusted").is_some_and(crate::config::perl_truthy);
         self.net = Some(net);
-        self.configured = true;
         // Global service requested as a service (Perl: "AnyEvent::MP::Global::").
         let wants_global = cfg.services().map_err(cfg_err)?.iter().any(|s| {
             matches!(s, crate::config::Service::Module(m) if m.trim_end_matches("::") == "AnyEvent::MP::Global")
@@ -121,7 +120,7 @@ impl Node {
     /// first poll. A seed address among them is this node itself.
     pub fn set_listeners(&mut self, addrs: Vec<String>) {
         self.listeners = addrs;
-        if self.configured {
+        if self.is_configured() {
             let me = self.id.clone();
             let l = crate::value::Value::Array(
                 self.listeners
@@ -140,7 +139,7 @@ impl Node {
 
     /// True once [`Node::configure`] succeeded.
     pub fn is_configured(&self) -> bool {
-        self.configured
+        self.net.is_some()
     }
 }
 

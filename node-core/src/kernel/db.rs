@@ -71,7 +71,9 @@ pub(crate) struct Db {
     /// The global node we are attached to.
     pub master: Option<Str>,
     /// Requests to re-send to every new master (`%GLOBAL_REQ`), in order.
-    reqs: BTreeMap<(u64, Str), Msg>,
+    reqs: BTreeMap<u64, Msg>,
+    /// Request id → its position in `reqs`.
+    req_ids: FxHashMap<Str, u64>,
     req_seq: u64,
     /// Pending query callbacks by request id (`%GLOBAL_RES`).
     res: FxHashMap<Str, ReplyCallback>,
@@ -208,18 +210,21 @@ impl Node {
 
     /// Adds a persistent request (sent to every master until deleted).
     fn global_req_add(&mut self, id: Str, req: Msg) {
-        if self.db.reqs.keys().any(|(_, k)| *k == id) {
+        if self.db.req_ids.contains_key(&id) {
             return;
         }
         self.db.req_seq += 1;
-        self.db.reqs.insert((self.db.req_seq, id), req.clone());
+        self.db.req_ids.insert(id, self.db.req_seq);
+        self.db.reqs.insert(self.db.req_seq, req.clone());
         if let Some(m) = self.db.master.clone() {
             self.snd(&m, req);
         }
     }
 
     fn global_req_del(&mut self, id: &str) {
-        self.db.reqs.retain(|(_, k), _| k != id);
+        if let Some(seq) = self.db.req_ids.remove(id) {
+            self.db.reqs.remove(&seq);
+        }
     }
 
     /// A query to the master; `cb` gets the `g_reply` payload.
@@ -394,7 +399,7 @@ impl Node {
 
     /// Picks the first connected seed node as master (if we have none).
     pub(super) fn master_search(&mut self) {
-        if self.db.master.is_some() || !self.configured {
+        if self.db.master.is_some() || !self.is_configured() {
             return;
         }
         let found = self

@@ -55,7 +55,7 @@ impl Node {
 
     /// Starts the global service (Perl's `post_configure` hook of `Global.pm`).
     pub fn become_global(&mut self) {
-        if self.global.is_some() || !self.configured {
+        if self.global.is_some() || !self.is_configured() {
             return;
         }
         tracing::info!("{} becomes a global node", self.id);

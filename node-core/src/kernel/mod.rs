@@ -211,7 +211,6 @@ pub struct Node {
     trace: bool,
     /// This node is an untrusted (web) node.
     untrusted_self: bool,
-    configured: bool,
     limits: Limits,
     net: Option<conn::NetConfig>,
     conns: FxHashMap<ConnId, conn::Conn>,
@@ -267,7 +266,6 @@ impl Node {
             secure: false,
             trace: false,
             untrusted_self: false,
-            configured: false,
             limits: Limits::default(),
             net: None,
             conns: FxHashMap::default(),

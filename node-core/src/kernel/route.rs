@@ -39,7 +39,7 @@ impl Node {
 
     /// Publishes where this node can be reached, if it has no listeners.
     pub(super) fn publish_route(&mut self) {
-        if !self.listeners.is_empty() || !self.configured {
+        if !self.listeners.is_empty() || !self.is_configured() {
             return;
         }
         if let Some(m) = self.db.master.clone() {
